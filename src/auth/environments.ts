@@ -1,0 +1,74 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { apiKeys, environments } from '../db/schema.js';
+import { newEnvironmentId } from '../sessions/ids.js';
+import { type EnvironmentType, generateSecretKey, generateTokenSecret, hashSecretKey, keyPreview } from './keys.js';
+import { signPublicToken } from './tokens.js';
+
+export const ENVIRONMENT_TYPES = ['DEVELOPMENT', 'STAGING', 'PRODUCTION', 'PREVIEW'] as const;
+
+export interface NewEnvironment {
+  environmentId: string;
+  slug: string;
+  type: EnvironmentType;
+  secretKey: string;
+}
+
+export class EnvironmentNotFoundError extends Error {
+  constructor(slug: string) {
+    super(`No environment with slug "${slug}"`);
+  }
+}
+
+/** Creates an environment with one secret key; the key is returned here and never again. */
+export async function createEnvironment(db: Db, slug: string, type: EnvironmentType): Promise<NewEnvironment> {
+  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(slug)) {
+    throw new Error('slug: 1 to 64 lowercase letters, digits or dashes, starting with a letter or digit');
+  }
+  const environmentId = newEnvironmentId();
+  const secretKey = generateSecretKey(type);
+  await db.transaction(async (tx) => {
+    await tx.insert(environments).values({ id: environmentId, slug, type, tokenSecret: generateTokenSecret() });
+    await tx.insert(apiKeys).values({ environmentId, keyHash: hashSecretKey(secretKey), keyPrefix: keyPreview(secretKey) });
+  });
+  return { environmentId, slug, type, secretKey };
+}
+
+async function findEnvironment(db: Db, slug: string) {
+  const [env] = await db.select().from(environments).where(eq(environments.slug, slug));
+  if (!env) throw new EnvironmentNotFoundError(slug);
+  return env;
+}
+
+/** Revokes every key of the environment and issues a new one, in one transaction. */
+export async function rotateKey(db: Db, slug: string): Promise<{ environmentId: string; slug: string; secretKey: string }> {
+  const env = await findEnvironment(db, slug);
+  const secretKey = generateSecretKey(env.type);
+  await db.transaction(async (tx) => {
+    await tx
+      .update(apiKeys)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiKeys.environmentId, env.id), isNull(apiKeys.revokedAt)));
+    await tx.insert(apiKeys).values({ environmentId: env.id, keyHash: hashSecretKey(secretKey), keyPrefix: keyPreview(secretKey) });
+  });
+  return { environmentId: env.id, slug: env.slug, secretKey };
+}
+
+export async function createToken(
+  db: Db,
+  slug: string,
+  scopes: string[],
+  ttlSeconds: number,
+): Promise<{ token: string; expiresAt: string }> {
+  const env = await findEnvironment(db, slug);
+  const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+  const token = await signPublicToken(env.tokenSecret, { environmentId: env.id, scopes }, expiresAt);
+  return { token, expiresAt: expiresAt.toISOString() };
+}
+
+/** On an empty database, creates the DEVELOPMENT environment a first start prints the key of. */
+export async function createFirstEnvironment(db: Db): Promise<NewEnvironment | null> {
+  const [any] = await db.select({ id: environments.id }).from(environments).limit(1);
+  if (any) return null;
+  return createEnvironment(db, 'dev', 'DEVELOPMENT');
+}

@@ -1,0 +1,84 @@
+import { sql } from 'drizzle-orm';
+import {
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+export const environmentType = pgEnum('environment_type', ['DEVELOPMENT', 'STAGING', 'PRODUCTION', 'PREVIEW']);
+
+export const environments = pgTable('environments', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  type: environmentType('type').notNull(),
+  /** HS256 secret that signs this environment's public access tokens. */
+  tokenSecret: text('token_secret').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    environmentId: text('environment_id')
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    /** SHA-256 of the secret key, hex; the key itself is never stored. */
+    keyHash: text('key_hash').primaryKey(),
+    /** The first characters of the key, to tell keys apart in listings. */
+    keyPrefix: text('key_prefix').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('api_keys_environment_idx').on(t.environmentId)],
+);
+
+export interface TriggerConfig {
+  basePayload: Record<string, unknown>;
+  machine?: string | null;
+  queue?: string | null;
+  tags?: string[] | null;
+  maxAttempts?: number | null;
+  maxDuration?: number | null;
+  lockToVersion?: string | null;
+  region?: string | null;
+  idleTimeoutInSeconds?: number | null;
+  ttl?: string | null;
+}
+
+// Every key and index leads with environment_id so the table can be distributed by it later.
+export const sessions = pgTable(
+  'sessions',
+  {
+    environmentId: text('environment_id')
+      .notNull()
+      .references(() => environments.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    externalId: text('external_id'),
+    type: text('type').notNull(),
+    taskIdentifier: text('task_identifier').notNull(),
+    triggerConfig: jsonb('trigger_config').$type<TriggerConfig>().notNull(),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    currentRunId: text('current_run_id'),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    closedReason: text('closed_reason'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    version: integer('version').notNull().default(1),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.environmentId, t.id] }),
+    uniqueIndex('sessions_environment_external_id_idx').on(t.environmentId, t.externalId),
+    index('sessions_environment_created_idx').on(t.environmentId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+  ],
+);
+
+export type SessionRow = typeof sessions.$inferSelect;
+export type EnvironmentRow = typeof environments.$inferSelect;

@@ -1,0 +1,67 @@
+import type { TriggerConfig } from '../db/schema.js';
+import { type Session, sessionStatus } from '../sessions/service.js';
+import { builder } from './builder.js';
+
+export const SessionStatus = builder.enumType('SessionStatus', { values: ['ACTIVE', 'CLOSED', 'EXPIRED'] as const });
+
+const SessionTriggerConfig = builder.objectRef<TriggerConfig>('SessionTriggerConfig').implement({
+  fields: (t) => ({
+    basePayload: t.expose('basePayload', { type: 'JSONObject' }),
+    machine: t.exposeString('machine', { nullable: true }),
+    queue: t.exposeString('queue', { nullable: true }),
+    tags: t.exposeStringList('tags', { nullable: true }),
+    maxAttempts: t.exposeInt('maxAttempts', { nullable: true }),
+    maxDuration: t.exposeInt('maxDuration', { nullable: true }),
+    lockToVersion: t.exposeString('lockToVersion', { nullable: true }),
+    region: t.exposeString('region', { nullable: true }),
+    idleTimeoutInSeconds: t.exposeInt('idleTimeoutInSeconds', { nullable: true }),
+    ttl: t.exposeString('ttl', { nullable: true }),
+  }),
+});
+
+export const SessionRef = builder.objectRef<Session>('Session').implement({
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Friendly ID, always starting with session_.' }),
+    type: t.exposeString('type'),
+    taskIdentifier: t.exposeString('taskIdentifier'),
+    tags: t.exposeStringList('tags'),
+    externalId: t.exposeString('externalId', { nullable: true }),
+    triggerConfig: t.expose('triggerConfig', { type: SessionTriggerConfig }),
+    currentRunId: t.exposeString('currentRunId', {
+      nullable: true,
+      description: 'Friendly ID of the live run (run_...), if any.',
+    }),
+    metadata: t.expose('metadata', { type: 'JSONObject', nullable: true }),
+    status: t.field({
+      type: SessionStatus,
+      description: 'ACTIVE, CLOSED when closedAt is set, EXPIRED when expiresAt has passed.',
+      resolve: (session) => sessionStatus(session),
+    }),
+    closedAt: t.expose('closedAt', { type: 'DateTime', nullable: true }),
+    closedReason: t.exposeString('closedReason', { nullable: true }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    version: t.exposeInt('version', {
+      description: 'Starts at 1 and grows by exactly 1 with every write to the row (see CONTRACT.md).',
+    }),
+  }),
+});
+
+builder.asEntity(SessionRef, {
+  key: builder.selection<{ id: string }>('id'),
+  resolveReference: async ({ id }, ctx) => ctx.sessions.get(await ctx.principal(), id),
+});
+
+builder.queryType({
+  fields: (t) => ({
+    session: t.field({
+      type: SessionRef,
+      nullable: true,
+      description:
+        "A session of the caller's environment by friendly ID (session_...) or externalId; null when there is none.",
+      args: { id: t.arg.id({ required: true }) },
+      resolve: async (_, { id }, ctx) => ctx.sessions.get(await ctx.principal(), String(id)),
+    }),
+  }),
+});

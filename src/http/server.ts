@@ -1,0 +1,90 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import type { Authenticator } from '../auth/credentials.js';
+import type { Database } from '../db/client.js';
+import type { Context } from '../graphql/builder.js';
+import { schema } from '../graphql/schema.js';
+import type { SessionsService } from '../sessions/service.js';
+import { isExpectedError, maskError, useContractErrorCodes } from './errors.js';
+
+/** Operation bounds of the contract, measured as graphql-armor measures them. */
+export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50 } as const;
+
+export const EXAMPLE_OPERATION = `# Send your secret key in the Headers tab below:
+#   { "Authorization": "Bearer tr_dev_..." }
+mutation UpdateSession($id: ID!, $input: UpdateSessionInput!) {
+  updateSession(id: $id, input: $input) {
+    __typename
+    ... on UpdateSessionSuccess {
+      session { id externalId tags metadata version updatedAt }
+    }
+    ... on Error { code message }
+    ... on InvalidInputError { issues { path message } }
+  }
+}
+`;
+
+export interface ServerOptions {
+  database: Database;
+  auth: Authenticator;
+  sessions: SessionsService;
+  maxRequestBytes: number;
+  graphiql: boolean;
+  production: boolean;
+}
+
+export function createGraphQLServer(options: ServerOptions) {
+  const { database, auth, sessions } = options;
+  return createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    maxRequestBodySize: options.maxRequestBytes,
+    graphiql: options.graphiql
+      ? {
+          title: 'sessions-gateway',
+          defaultQuery: EXAMPLE_OPERATION,
+          headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
+        }
+      : false,
+    maskedErrors: { maskError },
+    logging: {
+      debug: () => {},
+      info: (...args) => console.info(...args),
+      warn: (...args) => console.warn(...args),
+      error: (...args) => {
+        if (!args.some(isExpectedError)) console.error(...args);
+      },
+    },
+    context: ({ request }): Context => {
+      let principal: ReturnType<Context['principal']> | undefined;
+      return {
+        principal: () => (principal ??= auth.authenticate(request.headers.get('authorization'))),
+        sessions,
+      };
+    },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxAliases: { n: OPERATION_LIMITS.aliases },
+        maxDepth: { n: OPERATION_LIMITS.depth },
+        maxTokens: { n: OPERATION_LIMITS.tokens },
+        maxDirectives: { n: OPERATION_LIMITS.directives },
+        costLimit: { enabled: false },
+        blockFieldSuggestion: { enabled: options.production },
+      }),
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: async () => {
+          try {
+            await database.ping();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      }),
+      useContractErrorCodes(),
+    ],
+  });
+}

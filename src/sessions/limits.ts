@@ -1,0 +1,14 @@
+/** Largest `JSON.stringify(input)` of a create or update, in UTF-8 bytes (Trigger.dev's 32 KB). */
+export const MAX_INPUT_BYTES = 32_768;
+export const MAX_TAGS = 10;
+export const MAX_TAG_LENGTH = 128;
+export const MAX_EXTERNAL_ID_LENGTH = 256;
+export const MAX_TYPE_LENGTH = 64;
+export const MAX_TASK_IDENTIFIER_LENGTH = 128;
+export const MAX_QUEUE_LENGTH = 128;
+export const MAX_CLOSE_REASON_LENGTH = 256;
+export const MAX_ATTEMPTS = { min: 1, max: 10 } as const;
+export const IDLE_TIMEOUT_SECONDS = { min: 1, max: 3600 } as const;
+export const MACHINES = ['micro', 'small-1x', 'small-2x', 'medium-1x', 'medium-2x', 'large-1x', 'large-2x'] as const;
+/** Lifetime of the public access token createSession returns. */
+export const SESSION_TOKEN_TTL_SECONDS = 3600;

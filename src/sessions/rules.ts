@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { InvalidInputError, type InputIssue, PayloadTooLargeError } from './errors.js';
+import { SESSION_ID_PREFIX } from './ids.js';
+import {
+  IDLE_TIMEOUT_SECONDS,
+  MACHINES,
+  MAX_ATTEMPTS,
+  MAX_CLOSE_REASON_LENGTH,
+  MAX_EXTERNAL_ID_LENGTH,
+  MAX_INPUT_BYTES,
+  MAX_QUEUE_LENGTH,
+  MAX_TAG_LENGTH,
+  MAX_TAGS,
+  MAX_TASK_IDENTIFIER_LENGTH,
+  MAX_TYPE_LENGTH,
+} from './limits.js';
+
+type JsonObject = Record<string, unknown>;
+
+const tags = z
+  .array(z.string().max(MAX_TAG_LENGTH, `a tag is at most ${MAX_TAG_LENGTH} characters`), {
+    error: (issue) => (issue.input === null ? 'tags may not be null: omit the field to keep the tags' : undefined),
+  })
+  .max(MAX_TAGS, `at most ${MAX_TAGS} tags`);
+
+const externalId = z
+  .string()
+  .trim()
+  .min(1, 'externalId may not be empty')
+  .max(MAX_EXTERNAL_ID_LENGTH, `externalId is at most ${MAX_EXTERNAL_ID_LENGTH} characters`)
+  .refine((v) => !v.startsWith(SESSION_ID_PREFIX), `externalId may not start with "${SESSION_ID_PREFIX}"`);
+
+// GraphQL hands over objects without a prototype; the copy is plain JSON, as it will be stored.
+const jsonObject = z
+  .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
+  .transform((v) => JSON.parse(JSON.stringify(v)) as JsonObject);
+
+const updateSchema = z.object({
+  tags: tags.optional(),
+  metadata: jsonObject.nullable().optional(),
+  externalId: externalId.nullable().optional(),
+  expectedVersion: z.number().int().min(1, 'expectedVersion is at least 1').nullable().optional(),
+});
+
+const triggerConfigSchema = z.object({
+  basePayload: jsonObject,
+  machine: z.enum(MACHINES, `machine is one of ${MACHINES.join(', ')}`).nullish(),
+  queue: z.string().max(MAX_QUEUE_LENGTH, `queue is at most ${MAX_QUEUE_LENGTH} characters`).nullish(),
+  tags: tags.nullish(),
+  maxAttempts: z
+    .number()
+    .int()
+    .min(MAX_ATTEMPTS.min, `maxAttempts is ${MAX_ATTEMPTS.min} to ${MAX_ATTEMPTS.max}`)
+    .max(MAX_ATTEMPTS.max, `maxAttempts is ${MAX_ATTEMPTS.min} to ${MAX_ATTEMPTS.max}`)
+    .nullish(),
+  maxDuration: z.number().int().min(1, 'maxDuration is at least 1').nullish(),
+  lockToVersion: z.string().nullish(),
+  region: z.string().nullish(),
+  idleTimeoutInSeconds: z
+    .number()
+    .int()
+    .min(IDLE_TIMEOUT_SECONDS.min, `idleTimeoutInSeconds is ${IDLE_TIMEOUT_SECONDS.min} to ${IDLE_TIMEOUT_SECONDS.max}`)
+    .max(IDLE_TIMEOUT_SECONDS.max, `idleTimeoutInSeconds is ${IDLE_TIMEOUT_SECONDS.min} to ${IDLE_TIMEOUT_SECONDS.max}`)
+    .nullish(),
+  ttl: z.string().nullish(),
+});
+
+const createSchema = z.object({
+  type: z.string().min(1, 'type may not be empty').max(MAX_TYPE_LENGTH, `type is at most ${MAX_TYPE_LENGTH} characters`),
+  taskIdentifier: z
+    .string()
+    .min(1, 'taskIdentifier may not be empty')
+    .max(MAX_TASK_IDENTIFIER_LENGTH, `taskIdentifier is at most ${MAX_TASK_IDENTIFIER_LENGTH} characters`),
+  triggerConfig: triggerConfigSchema,
+  externalId: externalId.nullish(),
+  tags: tags.nullish(),
+  metadata: jsonObject.nullish(),
+  expiresAt: z
+    .date()
+    .refine((d) => d.getTime() > Date.now(), 'expiresAt must be in the future')
+    .nullish(),
+});
+
+export type UpdateSessionInput = z.infer<typeof updateSchema>;
+export type CreateSessionInput = z.infer<typeof createSchema>;
+export type TriggerConfigInput = z.infer<typeof triggerConfigSchema>;
+
+/** The size rule: UTF-8 bytes of the input as JSON, the count a REST body of it would have. */
+export function assertInputSize(input: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
+  if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(bytes);
+}
+
+/** Whether PostgreSQL can hold the string at all (see below). */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000') && value.isWellFormed();
+}
+
+/**
+ * PostgreSQL stores no NUL character and no lone surrogate, in text or in jsonb, so any string
+ * holding one (a value or an object key, however deep) is refused as input, never as a crash.
+ */
+function unstorableText(value: unknown, path: string[], issues: InputIssue[]): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) issues.push({ path, message: 'may not contain the NUL character (U+0000)' });
+    else if (!value.isWellFormed()) issues.push({ path, message: 'may not contain unpaired UTF-16 surrogates' });
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => unstorableText(item, [...path, String(i)], issues));
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    for (const [key, item] of Object.entries(value)) {
+      unstorableText(key, [...path, key], issues);
+      unstorableText(item, [...path, key], issues);
+    }
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const issues: InputIssue[] = [];
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      issues.push({ path: ['input', ...issue.path.map(String)], message: issue.message });
+    }
+  }
+  unstorableText(input, ['input'], issues);
+  if (issues.length > 0 || !result.success) throw new InvalidInputError(issues);
+  return result.data;
+}
+
+/** Size, then shape: the checks of an update that need no database. */
+export function parseUpdateInput(input: unknown): UpdateSessionInput {
+  assertInputSize(input);
+  return parse(updateSchema, input);
+}
+
+export function parseCreateInput(input: unknown): CreateSessionInput {
+  assertInputSize(input);
+  return parse(createSchema, input);
+}
+
+const closeReason = z
+  .string()
+  .max(MAX_CLOSE_REASON_LENGTH, `reason is at most ${MAX_CLOSE_REASON_LENGTH} characters`)
+  .nullish();
+
+export function parseCloseReason(reason: unknown): string | null {
+  const issues: InputIssue[] = [];
+  const result = closeReason.safeParse(reason);
+  if (!result.success) issues.push(...result.error.issues.map((i) => ({ path: ['reason'], message: i.message })));
+  unstorableText(reason, ['reason'], issues);
+  if (issues.length > 0) throw new InvalidInputError(issues);
+  return result.data ?? null;
+}
