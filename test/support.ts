@@ -10,6 +10,10 @@ import { and, eq } from 'drizzle-orm';
 
 export type Driver = 'pglite' | 'postgres';
 
+if (process.env.REQUIRE_REAL_POSTGRES && !process.env.DATABASE_URL) {
+  throw new Error('REQUIRE_REAL_POSTGRES is set but DATABASE_URL is not: the real-server pass would be skipped');
+}
+
 /** PGlite always; the real server too when DATABASE_URL is set (CI sets it). */
 export const drivers: Driver[] = process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 
@@ -34,7 +38,7 @@ export interface GqlResponse<T> {
 }
 
 /** A database of its own: in memory for PGlite, a new database on the real server. */
-async function freshDatabase(driver: Driver): Promise<{ url?: string; drop(): Promise<void> }> {
+export async function freshDatabase(driver: Driver): Promise<{ url?: string; drop(): Promise<void> }> {
   if (driver === 'pglite') return { drop: async () => {} };
   const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
   const name = `sg_test_${randomBytes(6).toString('hex')}`;

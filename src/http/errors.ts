@@ -16,11 +16,11 @@ function topLevel(error: unknown, message: string, code: string, status: number)
   });
 }
 
+/** The error and what it wraps: a GraphQLError's originalError, any error's cause. */
 function causes(error: unknown): unknown[] {
   const chain: unknown[] = [];
-  for (let e = error; e && chain.length < 8; e = (e as { cause?: unknown }).cause) {
+  for (let e = error; e && chain.length < 8; e = isGraphQLError(e) ? e.originalError : (e as { cause?: unknown }).cause) {
     chain.push(e);
-    if (isGraphQLError(e) && e.originalError) chain.push(e.originalError);
   }
   return chain;
 }

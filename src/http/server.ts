@@ -1,4 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
 import type { Database } from '../db/client.js';
@@ -23,6 +24,13 @@ mutation UpdateSession($id: ID!, $input: UpdateSessionInput!) {
   }
 }
 `;
+
+// Reported into validation instead of thrown out of it, so the refusal is a 400
+// GRAPHQL_VALIDATION_FAILED like any other invalid document.
+const asValidationError = {
+  propagateOnRejection: false,
+  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+};
 
 export interface ServerOptions {
   database: Database;
@@ -66,10 +74,10 @@ export function createGraphQLServer(options: ServerOptions) {
     },
     plugins: [
       EnvelopArmorPlugin({
-        maxAliases: { n: OPERATION_LIMITS.aliases },
-        maxDepth: { n: OPERATION_LIMITS.depth },
+        maxAliases: { n: OPERATION_LIMITS.aliases, ...asValidationError },
+        maxDepth: { n: OPERATION_LIMITS.depth, ...asValidationError },
         maxTokens: { n: OPERATION_LIMITS.tokens },
-        maxDirectives: { n: OPERATION_LIMITS.directives },
+        maxDirectives: { n: OPERATION_LIMITS.directives, ...asValidationError },
         costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: options.production },
       }),

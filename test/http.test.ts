@@ -1,0 +1,176 @@
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../src/app.js';
+import type { NewEnvironment } from '../src/auth/environments.js';
+import { Authenticator } from '../src/auth/credentials.js';
+import { openDatabase } from '../src/db/client.js';
+import { maskError } from '../src/http/errors.js';
+import { createGraphQLServer } from '../src/http/server.js';
+import { SessionsService } from '../src/sessions/service.js';
+import { drivers, type TestApp, startTestApp } from './support.js';
+
+const GQL_RESPONSE = 'application/graphql-response+json';
+
+describe.each(drivers)('HTTP server on %s', (driver) => {
+  let t: TestApp;
+  let env: NewEnvironment;
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    t = await startTestApp(driver, { MAX_REQUEST_BYTES: '40000' });
+    env = await t.newEnvironment();
+    ({ server, url } = await listen(t.app, 0, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await t?.close();
+  });
+
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: GQL_RESPONSE, authorization: `Bearer ${env.secretKey}`, ...headers },
+      body,
+    });
+  const codeOf = async (response: Response) => ((await response.json()) as any).errors?.[0]?.extensions?.code;
+
+  it('answers /health with 200 and /ready with 200 while the database is reachable', async () => {
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    expect((await fetch(`${url}/ready`)).status).toBe(200);
+  });
+
+  it('serves a mutation over a real port', async () => {
+    const response = await post(
+      JSON.stringify({
+        query: `mutation { createSession(input: {type: "chat", taskIdentifier: "t", triggerConfig: {basePayload: {}}}) { __typename } }`,
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ data: { createSession: { __typename: 'CreateSessionSuccess' } } });
+  });
+
+  it('refuses a body over MAX_REQUEST_BYTES with 413 PAYLOAD_TOO_LARGE before parsing it', async () => {
+    const response = await post('{"query": "' + 'x'.repeat(40_001) + '"}');
+    expect(response.status).toBe(413);
+    expect(await codeOf(response)).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers malformed JSON and a request without a query with 400 BAD_REQUEST', async () => {
+    for (const body of ['{not json', '{"variables": {}}']) {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('BAD_REQUEST');
+    }
+  });
+
+  it('refuses a mutation over GET with BAD_REQUEST (405, as GraphQL over HTTP asks)', async () => {
+    const query = encodeURIComponent('mutation { updateSession(id: "x", input: {}) { __typename } }');
+    const response = await fetch(`${url}/graphql?query=${query}`, { headers: { accept: GQL_RESPONSE } });
+    expect(response.status).toBe(405);
+    expect(await codeOf(response)).toBe('BAD_REQUEST');
+  });
+
+  it('answers a document that does not parse with 400 GRAPHQL_PARSE_FAILED', async () => {
+    const response = await post(JSON.stringify({ query: '{ session(id: ' }));
+    expect(response.status).toBe(400);
+    expect(await codeOf(response)).toBe('GRAPHQL_PARSE_FAILED');
+  });
+
+  it('answers a document invalid against the schema with 400 GRAPHQL_VALIDATION_FAILED', async () => {
+    const response = await post(JSON.stringify({ query: '{ session(id: "x") { nope } }' }));
+    expect(response.status).toBe(400);
+    expect(await codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  describe('operation limits, refused before anything runs', () => {
+    const aliases = (n: number, field = 'id') =>
+      `{ session(id: "x") { ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} } }`;
+
+    it('allows 15 aliases and refuses 16', async () => {
+      expect((await post(JSON.stringify({ query: aliases(15) }))).status).toBe(200);
+      const response = await post(JSON.stringify({ query: aliases(16) }));
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+
+    it('does not count __typename aliases', async () => {
+      const response = await post(JSON.stringify({ query: aliases(30, '__typename') }));
+      expect(response.status).toBe(200);
+    });
+
+    it('refuses depth over 10', async () => {
+      const nested = (depth: number) => {
+        // Our own types are shallow; __type's ofType chain reaches any depth: __type + ofTypes + name.
+        let selection = 'name';
+        for (let i = 0; i < depth - 2; i++) selection = `ofType { ${selection} }`;
+        return `{ __type(name: "Session") { ${selection} } }`;
+      };
+      expect((await post(JSON.stringify({ query: nested(10) }))).status).toBe(200);
+      const response = await post(JSON.stringify({ query: nested(11) }));
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+
+    it('refuses more than 1000 tokens with GRAPHQL_PARSE_FAILED', async () => {
+      const query = `{ session(id: "x") { ${'id '.repeat(1000)} } }`;
+      const response = await post(JSON.stringify({ query }));
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('GRAPHQL_PARSE_FAILED');
+    });
+
+    it('refuses more than 50 directives', async () => {
+      const query = `{ session(id: "x") { id ${'@include(if: true) '.repeat(51)} } }`;
+      const response = await post(JSON.stringify({ query }));
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+  });
+});
+
+describe('when the database is unreachable', () => {
+  // Nothing listens on port 1: every query fails to connect.
+  const database = openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/none' });
+  const auth = new Authenticator(database.db);
+  const yoga = createGraphQLServer({
+    database,
+    auth,
+    sessions: new SessionsService(database.db, (id) => auth.tokenSecret(id)),
+    maxRequestBytes: 65536,
+    graphiql: false,
+    production: true,
+  });
+  afterAll(() => database.close());
+
+  it('answers /ready with 503 and /health with 200', async () => {
+    expect((await yoga.fetch('http://localhost/ready')).status).toBe(503);
+    expect((await yoga.fetch('http://localhost/health')).status).toBe(200);
+  });
+
+  it('answers a data field with 503 SERVICE_UNAVAILABLE, masking the driver error', async () => {
+    const response = await yoga.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: GQL_RESPONSE, authorization: 'Bearer tr_dev_whatever' },
+      body: JSON.stringify({ query: '{ session(id: "x") { id } }' }),
+    });
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as any;
+    expect(body.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|stack/);
+  });
+});
+
+describe('maskError', () => {
+  it('hides the message, SQL and stack of an unexpected error behind INTERNAL_SERVER_ERROR', () => {
+    const cause = Object.assign(new Error('duplicate key value violates "secret_table"'), { code: '23505' });
+    const error = Object.assign(new Error('Failed query: select * from secret_table'), { cause });
+    const masked = maskError(error) as any;
+    expect(masked.message).toBe('Unexpected error.');
+    expect(masked.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } });
+    expect(JSON.stringify(masked.toJSON())).not.toMatch(/secret_table|at /);
+  });
+
+  it('answers a PostgreSQL data exception as bad input, not as an internal error', () => {
+    const masked = maskError(Object.assign(new Error('invalid byte sequence'), { code: '22021' })) as any;
+    expect(masked.extensions.code).toBe('BAD_USER_INPUT');
+  });
+});

@@ -1,0 +1,26 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { printSchema } from '../src/graphql/schema.js';
+
+const root = new URL('..', import.meta.url).pathname;
+
+describe('schema.graphql', () => {
+  it('is the schema printed from the code (run `npm run print-schema` after changing it)', () => {
+    expect(readFileSync(`${root}schema.graphql`, 'utf8')).toBe(printSchema() + '\n');
+  });
+
+  it.runIf(existsSync(`${root}../shared/tools/check-contract.mjs`))('keeps the public contract', () => {
+    const out = execFileSync(
+      'node',
+      [
+        '../shared/tools/check-contract.mjs',
+        'schema.graphql',
+        '--skip',
+        'Subscription,Query.sessions,Mutation.closeSession,CloseSessionResult,CloseSessionSuccess,SessionConnection,SessionEdge,PageInfo,SessionFilter',
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(out).toMatch(/contract kept/);
+  });
+});
