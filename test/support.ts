@@ -20,6 +20,8 @@ export const drivers: Driver[] = process.env.DATABASE_URL ? ['pglite', 'postgres
 export interface TestApp {
   app: App;
   driver: Driver;
+  /** Every SQL statement sent so far, in order (clear it with `queries.length = 0`). */
+  queries: string[];
   /** A fresh environment with its secret key: tests that use their own never see each other's rows. */
   newEnvironment(type?: NewEnvironment['type']): Promise<NewEnvironment>;
   /** The stored row, read straight from the database. */
@@ -57,10 +59,12 @@ export async function freshDatabase(driver: Driver): Promise<{ url?: string; dro
 export async function startTestApp(driver: Driver, env: Record<string, string> = {}): Promise<TestApp> {
   const fresh = await freshDatabase(driver);
   const config = loadConfig({ PGLITE_DIR: 'memory://', ...env, ...(fresh.url ? { DATABASE_URL: fresh.url } : {}) });
-  const app = await createApp(config, openDatabase({ ...config, poolSize: 20 }));
+  const queries: string[] = [];
+  const app = await createApp(config, openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
   let envCount = 0;
   const t: TestApp = {
     app,
+    queries,
     driver,
     newEnvironment: (type = 'DEVELOPMENT') => createEnvironment(app.database.db, `env-${++envCount}`, type),
     row: (environmentId, id) => findSession(app.database.db, environmentId, id),

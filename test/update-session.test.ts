@@ -318,6 +318,26 @@ describe.each(drivers)('updateSession on %s', (driver) => {
     });
   });
 
+  it('sends one SQL statement per update, whatever the outcome, once the key is cached', async () => {
+    const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'one-trip' }));
+    const cases = [
+      { tags: ['ok'] },
+      {},
+      { externalId: 'other', tags: ['x'] },
+      { expectedVersion: 99, tags: ['x'] },
+    ];
+    for (const [i, input] of cases.entries()) {
+      await update(s.id, {}); // warms the credential cache
+      t.queries.length = 0;
+      const { result } = await update(i % 2 ? 'one-trip' : s.id, input);
+      expect(result.__typename).not.toBe('SessionNotFoundError');
+      expect(t.queries).toHaveLength(1);
+    }
+    t.queries.length = 0;
+    await update('session_missing', { tags: ['x'] });
+    expect(t.queries).toHaveLength(1);
+  });
+
   describe('concurrency', () => {
     it('loses no version across 25 concurrent updates', async () => {
       const s = await t.createSession(env.secretKey);

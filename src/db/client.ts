@@ -31,18 +31,23 @@ export interface DatabaseOptions {
   pgliteDir?: string;
   /** postgres.js pool size. */
   poolSize?: number;
+  /** Called with every SQL statement Drizzle sends (tests count round trips with it). */
+  onQuery?: (query: string) => void;
 }
 
 /** One Drizzle schema and one set of queries; the driver is chosen by whether DATABASE_URL is set. */
 export function openDatabase(options: DatabaseOptions): Database {
+  const logger = options.onQuery ? { logQuery: options.onQuery } : false;
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
-    : openPglite(options.pgliteDir ?? '.data/pglite');
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, logger)
+    : openPglite(options.pgliteDir ?? '.data/pglite', logger);
 }
 
-function openPostgres(url: string, poolSize: number): Database {
+type Logger = false | { logQuery: (query: string) => void };
+
+function openPostgres(url: string, poolSize: number, logger: Logger): Database {
   const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 5 });
-  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,
     driver: 'postgres',
@@ -64,10 +69,10 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-function openPglite(dir: string): Database {
+function openPglite(dir: string, logger: Logger): Database {
   if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
   const client = new PGlite(dir);
-  const pglite = drizzlePglite(client, { schema });
+  const pglite = drizzlePglite(client, { schema, logger });
   const db = pglite as unknown as Db;
   return {
     db,
