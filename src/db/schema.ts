@@ -51,6 +51,10 @@ export interface TriggerConfig {
   ttl?: string | null;
 }
 
+// Milliseconds, as JavaScript's Date holds them: a time read back and sent again (in a cursor, an
+// ETag) is exactly the stored one.
+const ms = { withTimezone: true, precision: 3 } as const;
+
 // Every key and index leads with environment_id so the table can be distributed by it later.
 export const sessions = pgTable(
   'sessions',
@@ -66,17 +70,19 @@ export const sessions = pgTable(
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     currentRunId: text('current_run_id'),
-    closedAt: timestamp('closed_at', { withTimezone: true }),
+    closedAt: timestamp('closed_at', ms),
     closedReason: text('closed_reason'),
-    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    expiresAt: timestamp('expires_at', ms),
     version: integer('version').notNull().default(1),
-    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    createdAt: timestamp('created_at', ms).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', ms).notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.environmentId, t.id] }),
     uniqueIndex('sessions_environment_external_id_idx').on(t.environmentId, t.externalId),
     index('sessions_environment_created_idx').on(t.environmentId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    // GIN over (environment, tags) needs btree_gin for the text column; it serves `tags && $1`.
+    index('sessions_environment_tags_idx').using('gin', t.environmentId, t.tags),
   ],
 );
 

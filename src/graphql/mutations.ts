@@ -70,8 +70,26 @@ const CreateSessionSuccess = builder.objectRef<CreatedSession>('CreateSessionSuc
   }),
 });
 
+const CloseSessionSuccess = builder.objectRef<{ session: Session }>('CloseSessionSuccess').implement({
+  fields: (t) => ({ session: t.expose('session', { type: SessionRef }) }),
+});
+
 builder.mutationType({
   fields: (t) => ({
+    closeSession: t.field({
+      type: CloseSessionSuccess,
+      description:
+        'Terminal and idempotent: closing a closed session returns it unchanged. reason: at most 256 characters.',
+      args: { id: t.arg.id({ required: true }), reason: t.arg.string() },
+      errors: {
+        directResult: true,
+        union: { name: 'CloseSessionResult' },
+        types: [SessionNotFoundError, InvalidInputError],
+      },
+      resolve: async (_, { id, reason }, ctx) => ({
+        session: await ctx.sessions.close(await ctx.principal(), String(id), reason),
+      }),
+    }),
     updateSession: t.field({
       type: UpdateSessionSuccess,
       description: 'id: friendly ID (session_...) or externalId, told apart by the session_ prefix.',

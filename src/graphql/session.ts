@@ -1,5 +1,5 @@
 import type { TriggerConfig } from '../db/schema.js';
-import { type Session, sessionStatus } from '../sessions/service.js';
+import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
 import { builder } from './builder.js';
 
 export const SessionStatus = builder.enumType('SessionStatus', { values: ['ACTIVE', 'CLOSED', 'EXPIRED'] as const });
@@ -53,8 +53,55 @@ builder.asEntity(SessionRef, {
   resolveReference: async ({ id }, ctx) => ctx.sessions.get(await ctx.principal(), id),
 });
 
+const SessionFilter = builder.inputType('SessionFilter', {
+  fields: (t) => ({
+    type: t.stringList(),
+    tags: t.stringList({ description: 'Matches sessions that carry any of these tags.' }),
+    taskIdentifier: t.stringList(),
+    externalId: t.string(),
+    status: t.field({ type: [SessionStatus] }),
+    createdAfter: t.field({ type: 'DateTime' }),
+    createdBefore: t.field({ type: 'DateTime' }),
+  }),
+});
+
+const PageInfo = builder.objectRef<SessionPage['pageInfo']>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
+    startCursor: t.exposeString('startCursor', { nullable: true }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+
+const SessionEdge = builder.objectRef<SessionPage['edges'][number]>('SessionEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.expose('node', { type: SessionRef }),
+  }),
+});
+
+const SessionConnection = builder.objectRef<SessionPage>('SessionConnection').implement({
+  fields: (t) => ({
+    edges: t.expose('edges', { type: [SessionEdge] }),
+    pageInfo: t.expose('pageInfo', { type: PageInfo }),
+  }),
+});
+
 builder.queryType({
   fields: (t) => ({
+    sessions: t.field({
+      type: SessionConnection,
+      description: 'Newest first (createdAt, then id, descending). first/last: 1 to 100, default 20.',
+      args: {
+        filter: t.arg({ type: SessionFilter }),
+        first: t.arg.int(),
+        after: t.arg.string(),
+        last: t.arg.int(),
+        before: t.arg.string(),
+      },
+      resolve: async (_, args, ctx) => ctx.sessions.list(await ctx.principal(), args),
+    }),
     session: t.field({
       type: SessionRef,
       nullable: true,

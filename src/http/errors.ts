@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ForbiddenError, UnauthenticatedError } from '../sessions/errors.js';
+import { ForbiddenError, InvalidArgumentsError, UnauthenticatedError } from '../sessions/errors.js';
 
 // Duck-typed: graphql's CommonJS and ES builds can both be loaded, and instanceof fails across them.
 function isGraphQLError(error: unknown): error is GraphQLError {
@@ -61,6 +61,8 @@ export function maskError(error: unknown): Error {
   if (unauthenticated) return topLevel(error, (unauthenticated as Error).message, 'UNAUTHENTICATED', 401);
   const forbidden = chain.find((e) => e instanceof ForbiddenError);
   if (forbidden) return topLevel(error, (forbidden as Error).message, 'FORBIDDEN', 403);
+  const badArguments = chain.find((e) => e instanceof InvalidArgumentsError);
+  if (badArguments) return topLevel(error, (badArguments as Error).message, 'BAD_USER_INPUT', 400);
   if (isDatabaseUnavailable(error)) {
     return topLevel(error, 'The database is unavailable; try again shortly', 'SERVICE_UNAVAILABLE', 503);
   }
@@ -75,7 +77,9 @@ export function maskError(error: unknown): Error {
 
 /** Yoga logs every error it masks; a refused credential is an answer, not a fault, so it is not logged. */
 export function isExpectedError(error: unknown): boolean {
-  return causes(error).some((e) => e instanceof UnauthenticatedError || e instanceof ForbiddenError);
+  return causes(error).some(
+    (e) => e instanceof UnauthenticatedError || e instanceof ForbiddenError || e instanceof InvalidArgumentsError,
+  );
 }
 
 /**

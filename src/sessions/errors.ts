@@ -85,3 +85,6 @@ export class UnauthenticatedError extends Error {
 
 /** A valid credential used where it may not be (403). */
 export class ForbiddenError extends Error {}
+
+/** Arguments no page can be made from (both first and last, a bad cursor…): top-level, 400. */
+export class InvalidArgumentsError extends Error {}

@@ -12,3 +12,5 @@ export const IDLE_TIMEOUT_SECONDS = { min: 1, max: 3600 } as const;
 export const MACHINES = ['micro', 'small-1x', 'small-2x', 'medium-1x', 'medium-2x', 'large-1x', 'large-2x'] as const;
 /** Lifetime of the public access token createSession returns. */
 export const SESSION_TOKEN_TTL_SECONDS = 3600;
+/** Page size of sessions(first|last): at least 1, at most 100, 20 when neither is given. */
+export const PAGE_SIZE = { min: 1, max: 100, default: 20 } as const;

@@ -5,15 +5,30 @@ import type { SessionRow, TriggerConfig } from '../db/schema.js';
 import {
   ExternalIdImmutableError,
   ForbiddenError,
+  InvalidArgumentsError,
   SessionClosedError,
   SessionExpiredError,
   SessionNotFoundError,
   VersionConflictError,
 } from './errors.js';
 import { newSessionId } from './ids.js';
-import { SESSION_TOKEN_TTL_SECONDS } from './limits.js';
-import { parseCreateInput, parseUpdateInput, type TriggerConfigInput } from './rules.js';
-import { findSession, insertSession, patchSession } from './store.js';
+import { PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
+import {
+  isStorableText,
+  parseCloseReason,
+  parseCreateInput,
+  parseUpdateInput,
+  type TriggerConfigInput,
+} from './rules.js';
+import {
+  closeSessionRow,
+  findSession,
+  insertSession,
+  listSessions,
+  patchSession,
+  type Position,
+  type SessionFilter,
+} from './store.js';
 
 export type Session = SessionRow;
 export type SessionStatus = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
@@ -40,6 +55,42 @@ function scopeCovers(scopes: readonly string[], identifier: string | null): bool
 /** Drops unset options so that equal configs compare equal however they were sent. */
 function storedTriggerConfig(input: TriggerConfigInput): TriggerConfig {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined)) as unknown as TriggerConfig;
+}
+
+/** Cursors are opaque to clients: base64url of [createdAt, id], the row's place in the order. */
+export function encodeCursor(session: Pick<Session, 'createdAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify([session.createdAt.toISOString(), session.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, name: string): Position {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const date = new Date(createdAt as string);
+    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && isStorableText(id)) {
+      return { createdAt: date, id };
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw new InvalidArgumentsError(`${name} is not a cursor this service gave out`);
+}
+
+export interface PageArgs {
+  filter?: SessionFilter | null;
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+export interface SessionPage {
+  edges: { cursor: string; node: Session }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+}
+
+function checkFilter(filter: SessionFilter): void {
+  const texts = [...(filter.type ?? []), ...(filter.tags ?? []), ...(filter.taskIdentifier ?? []), filter.externalId ?? ''];
+  if (!texts.every(isStorableText)) throw new InvalidArgumentsError('filter values may not contain NUL characters');
 }
 
 export interface CreatedSession {
@@ -88,6 +139,46 @@ export class SessionsService {
       case 'ok':
         return outcome.session;
     }
+  }
+
+  /** Terminal and idempotent: a closed session comes back unchanged, first reason kept. */
+  async close(principal: Principal, id: string, reason: unknown): Promise<Session> {
+    requireSecretKey(principal, 'close a session');
+    const closedReason = parseCloseReason(reason);
+    const session = await closeSessionRow(this.db, principal.environmentId, id, closedReason);
+    if (!session) throw new SessionNotFoundError(id);
+    return session;
+  }
+
+  /** Newest first by (createdAt, id), keyset-paged; see the contract's sessions(...) section. */
+  async list(principal: Principal, args: PageArgs): Promise<SessionPage> {
+    requireSecretKey(principal, 'list sessions');
+    if (args.first != null && args.last != null) throw new InvalidArgumentsError('Pass first or last, not both');
+    if (args.after != null && args.before != null) throw new InvalidArgumentsError('Pass after or before, not both');
+    const limit = args.first ?? args.last ?? PAGE_SIZE.default;
+    if (!Number.isInteger(limit) || limit < PAGE_SIZE.min || limit > PAGE_SIZE.max) {
+      throw new InvalidArgumentsError(`${args.last != null ? 'last' : 'first'} must be ${PAGE_SIZE.min} to ${PAGE_SIZE.max}`);
+    }
+    const filter = args.filter ?? {};
+    checkFilter(filter);
+    const forward = args.last == null;
+    const { rows, hasMore, hasBeyondCursor } = await listSessions(this.db, principal.environmentId, {
+      filter,
+      direction: forward ? 'forward' : 'backward',
+      after: args.after != null ? decodeCursor(args.after, 'after') : null,
+      before: args.before != null ? decodeCursor(args.before, 'before') : null,
+      limit,
+    });
+    const edges = rows.map((node) => ({ cursor: encodeCursor(node), node }));
+    return {
+      edges,
+      pageInfo: {
+        hasNextPage: forward ? hasMore : hasBeyondCursor,
+        hasPreviousPage: forward ? hasBeyondCursor : hasMore,
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
+    };
   }
 
   async create(principal: Principal, input: unknown): Promise<CreatedSession> {

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, isNull, type SQL, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { type SessionRow, sessions, type TriggerConfig } from '../db/schema.js';
 import { isFriendlyId } from './ids.js';
@@ -33,12 +33,53 @@ export type PatchOutcome =
   | { kind: 'version-conflict'; current: SessionRow }
   | { kind: 'ok'; session: SessionRow };
 
+type SessionSet = Parameters<ReturnType<Db['update']>['set']>[0];
+
 /**
- * One statement for every outcome: `target` locks the row (so its version is the newest), says
- * which precondition fails, and `updated` writes only when both hold and there is something to write.
+ * One statement for every outcome of a write to one session: `target` locks the row (so what it
+ * reads is the newest version) and evaluates the preconditions; `updated` writes only when all of
+ * them and `write` hold. Returns the locked row with its checks and, if written, the new row.
  */
+async function writeWhere<C extends string>(
+  db: Db,
+  environmentId: string,
+  id: string,
+  checks: Record<C, SQL>,
+  write: SQL,
+  set: SessionSet,
+): Promise<{ current: SessionRow; passed: Record<C, boolean>; updated: SessionRow | null } | null> {
+  if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
+  const names = Object.keys(checks) as C[];
+  const target = db.$with('target').as(
+    db
+      .select({
+        ...getTableColumns(sessions),
+        ...Object.fromEntries(names.map((name) => [name, sql<boolean>`${checks[name]}`.as(`check_${name}`)])),
+      })
+      .from(sessions)
+      .where(byId(environmentId, id))
+      .for('update'),
+  );
+  const allPass = names.map((name) => sql.raw(`"target"."check_${name}"`));
+  const updated = db.$with('updated').as(
+    db
+      .update(sessions)
+      .set({ ...set, version: sql`${sessions.version} + 1`, updatedAt: sql`now()` })
+      .from(target)
+      .where(and(write, eq(sessions.environmentId, environmentId), eq(sessions.id, target.id), ...allPass))
+      .returning(getTableColumns(sessions)),
+  );
+  const [row] = await db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
+  if (!row) return null;
+  const current = Object.fromEntries(
+    Object.entries(row.target).filter(([key]) => !names.includes(key as C)),
+  ) as SessionRow;
+  const passed = Object.fromEntries(names.map((name) => [name, Boolean((row.target as Record<string, unknown>)[name])]));
+  return { current, passed: passed as Record<C, boolean>, updated: row.updated };
+}
+
+/** Applies an update's tags and metadata if externalId and expectedVersion allow it. */
 export async function patchSession(db: Db, environmentId: string, id: string, patch: SessionPatch): Promise<PatchOutcome> {
-  if (!isStorableText(id)) return { kind: 'not-found' };
   const externalIdOk =
     patch.externalId === undefined
       ? sql`true`
@@ -47,44 +88,28 @@ export async function patchSession(db: Db, environmentId: string, id: string, pa
         : eq(sessions.externalId, patch.externalId);
   const versionOk = patch.expectedVersion == null ? sql`true` : eq(sessions.version, patch.expectedVersion);
   const write = patch.tags !== undefined || patch.metadata !== undefined;
+  const result = await writeWhere(db, environmentId, id, { externalIdOk, versionOk }, sql`${write}`, {
+    ...(patch.tags !== undefined && { tags: patch.tags }),
+    ...(patch.metadata !== undefined && { metadata: patch.metadata }),
+  });
+  if (!result) return { kind: 'not-found' };
+  if (!result.passed.externalIdOk) return { kind: 'external-id-immutable', current: result.current };
+  if (!result.passed.versionOk) return { kind: 'version-conflict', current: result.current };
+  return { kind: 'ok', session: result.updated ?? result.current };
+}
 
-  const target = db.$with('target').as(
-    db
-      .select({
-        ...getTableColumns(sessions),
-        externalIdOk: sql<boolean>`${externalIdOk}`.as('external_id_ok'),
-        versionOk: sql<boolean>`${versionOk}`.as('version_ok'),
-      })
-      .from(sessions)
-      .where(byId(environmentId, id))
-      .for('update'),
-  );
-  const updated = db.$with('updated').as(
-    db
-      .update(sessions)
-      .set({
-        ...(patch.tags !== undefined && { tags: patch.tags }),
-        ...(patch.metadata !== undefined && { metadata: patch.metadata }),
-        version: sql`${sessions.version} + 1`,
-        updatedAt: sql`now()`,
-      })
-      .from(target)
-      .where(
-        and(
-          sql`${write}`,
-          eq(sessions.environmentId, environmentId),
-          eq(sessions.id, target.id),
-          sql`"target"."external_id_ok" and "target"."version_ok"`,
-        ),
-      )
-      .returning(getTableColumns(sessions)),
-  );
-  const [row] = await db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
-  if (!row) return { kind: 'not-found' };
-  const { externalIdOk: idOk, versionOk: vOk, ...current } = row.target;
-  if (!idOk) return { kind: 'external-id-immutable', current };
-  if (!vOk) return { kind: 'version-conflict', current };
-  return { kind: 'ok', session: row.updated ?? current };
+/** Closes an open session once; a closed one comes back exactly as it is. Null: no such session. */
+export async function closeSessionRow(
+  db: Db,
+  environmentId: string,
+  id: string,
+  reason: string | null,
+): Promise<SessionRow | null> {
+  const result = await writeWhere(db, environmentId, id, {}, isNull(sessions.closedAt), {
+    closedAt: sql`now()`,
+    closedReason: reason,
+  });
+  return result && (result.updated ?? result.current);
 }
 
 export interface NewSession {
@@ -135,4 +160,91 @@ export async function insertSession(db: Db, environmentId: string, session: NewS
   if (stored.closedAt) return { kind: 'closed', session: stored };
   if (expired) return { kind: 'expired', session: stored };
   return { kind: 'cached', session: stored };
+}
+
+export type StatusName = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
+
+export interface SessionFilter {
+  type?: string[] | null;
+  tags?: string[] | null;
+  taskIdentifier?: string[] | null;
+  externalId?: string | null;
+  status?: StatusName[] | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+}
+
+export interface Position {
+  createdAt: Date;
+  id: string;
+}
+
+export interface ListQuery {
+  filter: SessionFilter;
+  /** forward: newest first from `after`; backward: the `limit` rows just newer than `before`. */
+  direction: 'forward' | 'backward';
+  after: Position | null;
+  before: Position | null;
+  limit: number;
+}
+
+/** Status is derived, so each one is a condition on closed_at and expires_at, evaluated in SQL. */
+const STATUS_CONDITION: Record<StatusName, SQL> = {
+  CLOSED: sql`${sessions.closedAt} is not null`,
+  EXPIRED: sql`(${sessions.closedAt} is null and ${sessions.expiresAt} <= now())`,
+  ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
+};
+
+function filterConditions(environmentId: string, f: SessionFilter): SQL[] {
+  const conditions: (SQL | undefined)[] = [
+    eq(sessions.environmentId, environmentId),
+    f.type ? inArray(sessions.type, f.type) : undefined,
+    f.tags ? arrayOverlaps(sessions.tags, f.tags) : undefined,
+    f.taskIdentifier ? inArray(sessions.taskIdentifier, f.taskIdentifier) : undefined,
+    f.externalId != null ? eq(sessions.externalId, f.externalId) : undefined,
+    f.status ? (f.status.length ? or(...f.status.map((s) => STATUS_CONDITION[s])) : sql`false`) : undefined,
+    f.createdAfter ? gt(sessions.createdAt, f.createdAfter) : undefined,
+    f.createdBefore ? lt(sessions.createdAt, f.createdBefore) : undefined,
+  ];
+  return conditions.filter((c): c is SQL => c !== undefined);
+}
+
+/** Keyset comparison on (createdAt, id), the order of the (environment, createdAt, id) index. */
+function compare(op: '<' | '<=' | '>' | '>=', p: Position): SQL {
+  return sql`(${sessions.createdAt}, ${sessions.id}) ${sql.raw(op)} (${p.createdAt.toISOString()}::timestamptz, ${p.id})`;
+}
+
+/**
+ * One page by keyset (no OFFSET): `limit + 1` rows tell whether more follow in the paging
+ * direction; an EXISTS on the far side of the cursor tells whether anything precedes it.
+ */
+export async function listSessions(
+  db: Db,
+  environmentId: string,
+  q: ListQuery,
+): Promise<{ rows: SessionRow[]; hasMore: boolean; hasBeyondCursor: boolean }> {
+  const base = filterConditions(environmentId, q.filter);
+  const bounds = [q.after && compare('<', q.after), q.before && compare('>', q.before)].filter(Boolean) as SQL[];
+  const forward = q.direction === 'forward';
+  const order = forward
+    ? [desc(sessions.createdAt), desc(sessions.id)]
+    : [asc(sessions.createdAt), asc(sessions.id)];
+  const cursor = forward ? q.after : q.before;
+  const [rows, beyond] = await Promise.all([
+    db
+      .select()
+      .from(sessions)
+      .where(and(...base, ...bounds))
+      .orderBy(...order)
+      .limit(q.limit + 1),
+    cursor
+      ? db
+          .select({ one: sql<number>`1` })
+          .from(sessions)
+          .where(and(...base, compare(forward ? '>=' : '<=', cursor)))
+          .limit(1)
+      : Promise.resolve([]),
+  ]);
+  const page = rows.slice(0, q.limit);
+  return { rows: forward ? page : page.reverse(), hasMore: rows.length > q.limit, hasBeyondCursor: beyond.length > 0 };
 }
