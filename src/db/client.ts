@@ -33,7 +33,7 @@ export interface DatabaseOptions {
   /** postgres.js pool size. */
   poolSize?: number;
   /** Called with every SQL statement Drizzle sends (tests count round trips with it). */
-  onQuery?: (query: string) => void;
+  onQuery?: (query: string, params: unknown[]) => void;
 }
 
 /** One Drizzle schema and one set of queries; the driver is chosen by whether DATABASE_URL is set. */
@@ -44,7 +44,7 @@ export function openDatabase(options: DatabaseOptions): Database {
     : openPglite(options.pgliteDir ?? '.data/pglite', logger);
 }
 
-type Logger = false | { logQuery: (query: string) => void };
+type Logger = false | { logQuery: (query: string, params: unknown[]) => void };
 
 function openPostgres(url: string, poolSize: number, logger: Logger): Database {
   const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 5 });
