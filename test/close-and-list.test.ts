@@ -798,10 +798,9 @@ describe.each(drivers)('Query.sessions on %s', (driver) => {
       await expectKeys({ tags: ['red', 'green'], status: ['ACTIVE', 'EXPIRED'], createdBefore: at(4).toISOString() }, ['a']);
     });
 
-    it('matches nothing for an empty list in any list filter', async () => {
-      for (const filter of [{ status: [] }, { type: [] }, { tags: [] }, { taskIdentifier: [] }]) {
-        await expectKeys(filter, []);
-      }
+    // A list filter matches any of its values: an empty list matches nothing (status: [] does so).
+    it.each(['status', 'type', 'tags', 'taskIdentifier'])('matches nothing for an empty %s list', async (field) => {
+      await expectKeys({ [field]: [] }, []);
     });
 
     it('refuses a NUL character in a filter value as top-level BAD_USER_INPUT, HTTP 400', async () => {

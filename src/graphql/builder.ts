@@ -3,12 +3,26 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
 import type { Principal } from '../auth/principal.js';
-import type { SessionsService } from '../sessions/service.js';
+import DataLoader from 'dataloader';
+import type { Session, SessionsService } from '../sessions/service.js';
 
 export interface Context {
   /** The caller, authenticated on first use; throws UnauthenticatedError. */
   principal(): Promise<Principal>;
   sessions: SessionsService;
+  /** Sessions by id for this request, batched: `_entities` for 100 keys is one query. */
+  sessionLoader: DataLoader<string, Session | null>;
+}
+
+/** A request's context; credentials are checked by the first data field that asks for them. */
+export function createContext(authenticate: () => Promise<Principal>, sessions: SessionsService): Context {
+  let principal: Promise<Principal> | undefined;
+  const context: Context = {
+    principal: () => (principal ??= authenticate()),
+    sessions,
+    sessionLoader: new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids), { cache: true }),
+  };
+  return context;
 }
 
 export const builder = new SchemaBuilder<{

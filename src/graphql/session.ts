@@ -50,7 +50,7 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
 
 builder.asEntity(SessionRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: async ({ id }, ctx) => ctx.sessions.get(await ctx.principal(), id),
+  resolveReference: ({ id }, ctx) => ctx.sessionLoader.load(id),
 });
 
 const SessionFilter = builder.inputType('SessionFilter', {

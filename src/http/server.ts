@@ -1,9 +1,10 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLError, ValidationContext } from 'graphql';
-import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, type GraphiQLOptions, useReadinessCheck } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
 import type { Database } from '../db/client.js';
-import type { Context } from '../graphql/builder.js';
+import { type Context, createContext } from '../graphql/builder.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
 import { isExpectedError, maskError, useContractErrorCodes } from './errors.js';
@@ -11,8 +12,9 @@ import { isExpectedError, maskError, useContractErrorCodes } from './errors.js';
 /** Operation bounds of the contract, measured as graphql-armor measures them. */
 export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50 } as const;
 
-export const EXAMPLE_OPERATION = `# Send your secret key in the Headers tab below:
+export const EXAMPLE_OPERATION = `# Put your secret key in the Headers tab below (npm start printed it on first start):
 #   { "Authorization": "Bearer tr_dev_..." }
+# The id is a friendly id (session_...) or your own externalId.
 mutation UpdateSession($id: ID!, $input: UpdateSessionInput!) {
   updateSession(id: $id, input: $input) {
     __typename
@@ -32,6 +34,19 @@ const asValidationError = {
   onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
 };
 
+const GRAPHIQL: GraphiQLOptions = {
+  title: 'sessions-gateway',
+  defaultEditorToolsVisibility: 'headers',
+  defaultTabs: [
+    {
+      query: EXAMPLE_OPERATION,
+      variables: JSON.stringify({ id: 'chat_1234', input: { tags: ['chat:1234'], metadata: { topic: 'billing' } } }, null, 2),
+      headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
+    },
+  ],
+};
+let graphiqlPage: string | undefined;
+
 export interface ServerOptions {
   database: Database;
   auth: Authenticator;
@@ -49,13 +64,10 @@ export function createGraphQLServer(options: ServerOptions) {
     healthCheckEndpoint: '/health',
     landingPage: false,
     maxRequestBodySize: options.maxRequestBytes,
-    graphiql: options.graphiql
-      ? {
-          title: 'sessions-gateway',
-          defaultQuery: EXAMPLE_OPERATION,
-          headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
-        }
-      : false,
+    graphiql: options.graphiql ? GRAPHIQL : false,
+    // GraphiQL's whole bundle from npm, inlined into one page rendered once: no CDN, no request
+    // leaves the host.
+    renderGraphiQL: (opts) => (graphiqlPage ??= renderGraphiQL(opts)),
     maskedErrors: { maskError },
     logging: {
       debug: () => {},
@@ -65,13 +77,8 @@ export function createGraphQLServer(options: ServerOptions) {
         if (!args.some(isExpectedError)) console.error(...args);
       },
     },
-    context: ({ request }): Context => {
-      let principal: ReturnType<Context['principal']> | undefined;
-      return {
-        principal: () => (principal ??= auth.authenticate(request.headers.get('authorization'))),
-        sessions,
-      };
-    },
+    context: ({ request }) =>
+      createContext(() => auth.authenticate(request.headers.get('authorization')), sessions),
     plugins: [
       EnvelopArmorPlugin({
         maxAliases: { n: OPERATION_LIMITS.aliases, ...asValidationError },

@@ -22,7 +22,7 @@ import {
 } from './rules.js';
 import {
   closeSessionRow,
-  findSession,
+  findSessions,
   insertSession,
   listSessions,
   patchSession,
@@ -52,6 +52,18 @@ function scopeCovers(scopes: readonly string[], identifier: string | null): bool
   return identifier !== null && scopes.includes(`read:sessions:${identifier}`);
 }
 
+/**
+ * A secret key reads its environment. A public token reads what its scopes name, by either
+ * identifier of the session; anything else is forbidden whether or not it exists, so a token
+ * cannot probe for sessions.
+ */
+function mayRead(principal: Principal, id: string, session: Session | null): boolean {
+  if (principal.kind === 'secret') return true;
+  const { scopes } = principal;
+  if (scopes.some((s) => READ_ALL_SCOPES.has(s)) || scopeCovers(scopes, id)) return true;
+  return session !== null && (scopeCovers(scopes, session.id) || scopeCovers(scopes, session.externalId));
+}
+
 /** Drops unset options so that equal configs compare equal however they were sent. */
 function storedTriggerConfig(input: TriggerConfigInput): TriggerConfig {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined)) as unknown as TriggerConfig;
@@ -64,10 +76,13 @@ export function encodeCursor(session: Pick<Session, 'createdAt' | 'id'>): string
 
 function decodeCursor(cursor: string, name: string): Position {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const date = new Date(createdAt as string);
-    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && isStorableText(id)) {
-      return { createdAt: date, id };
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(decoded) && decoded.length === 2) {
+      const [createdAt, id] = decoded as unknown[];
+      const date = new Date(createdAt as string);
+      if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && isStorableText(id)) {
+        return { createdAt: date, id };
+      }
     }
   } catch {
     // falls through to the error below
@@ -112,17 +127,27 @@ export class SessionsService {
 
   /** A session by friendly id or externalId; null when the caller's environment has none. */
   async get(principal: Principal, id: string): Promise<Session | null> {
-    if (principal.kind === 'secret') return findSession(this.db, principal.environmentId, id);
-    const { scopes } = principal;
-    const all = scopes.some((s) => READ_ALL_SCOPES.has(s));
-    const named = all || scopeCovers(scopes, id);
-    const session = await findSession(this.db, principal.environmentId, id);
-    // A scope may name the other identifier of the same session; anything not covered is
-    // forbidden whether or not it exists, so a token cannot probe for sessions.
-    if (named || (session && (scopeCovers(scopes, session.id) || scopeCovers(scopes, session.externalId)))) {
-      return session;
+    const [session] = await this.getMany(principal, [id]);
+    if (session instanceof Error) throw session;
+    return session ?? null;
+  }
+
+  /**
+   * Many sessions in one query (federation's `_entities`), in the order asked, null for those the
+   * environment lacks; for a public token, a ForbiddenError in place of each one it may not read.
+   */
+  async getMany(principal: Principal, ids: readonly string[]): Promise<(Session | null | ForbiddenError)[]> {
+    const rows = await findSessions(this.db, principal.environmentId, ids);
+    const byId = new Map<string, Session>();
+    for (const row of rows) {
+      byId.set(row.id, row);
+      if (row.externalId !== null) byId.set(row.externalId, row);
     }
-    throw new ForbiddenError('This public access token does not grant reading this session');
+    return ids.map((id) => {
+      // Friendly ids and externalIds never collide: an externalId may not start with session_.
+      const session = byId.get(id) ?? null;
+      return mayRead(principal, id, session) ? session : new ForbiddenError('This public access token does not grant reading this session');
+    });
   }
 
   async update(principal: Principal, id: string, input: unknown): Promise<Session> {
@@ -159,7 +184,8 @@ export class SessionsService {
     if (!Number.isInteger(limit) || limit < PAGE_SIZE.min || limit > PAGE_SIZE.max) {
       throw new InvalidArgumentsError(`${args.last != null ? 'last' : 'first'} must be ${PAGE_SIZE.min} to ${PAGE_SIZE.max}`);
     }
-    const filter = args.filter ?? {};
+    // externalId is trimmed before every comparison, here as on create and update.
+    const filter = { ...args.filter, externalId: args.filter?.externalId?.trim() };
     checkFilter(filter);
     const forward = args.last == null;
     const { rows, hasMore, hasBeyondCursor } = await listSessions(this.db, principal.environmentId, {

@@ -19,6 +19,26 @@ export async function findSession(db: Db, environmentId: string, id: string): Pr
   return row ?? null;
 }
 
+/** Many sessions by friendly id or externalId in one statement; the caller matches them up. */
+export async function findSessions(db: Db, environmentId: string, ids: readonly string[]): Promise<SessionRow[]> {
+  const usable = ids.filter(isStorableText);
+  const friendly = usable.filter(isFriendlyId);
+  const external = usable.filter((id) => !isFriendlyId(id));
+  if (usable.length === 0) return [];
+  return db
+    .select()
+    .from(sessions)
+    .where(
+      and(
+        eq(sessions.environmentId, environmentId),
+        or(
+          friendly.length ? inArray(sessions.id, friendly) : undefined,
+          external.length ? inArray(sessions.externalId, external) : undefined,
+        ),
+      ),
+    );
+}
+
 export interface SessionPatch {
   tags?: string[];
   metadata?: Record<string, unknown> | null;
@@ -195,14 +215,20 @@ const STATUS_CONDITION: Record<StatusName, SQL> = {
   ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
 };
 
+/** A list filter matches any of its values; an empty list matches nothing. */
+function anyOf<T>(values: T[] | null | undefined, condition: (values: T[]) => SQL | undefined): SQL | undefined {
+  if (!values) return undefined;
+  return values.length ? condition(values) : sql`false`;
+}
+
 function filterConditions(environmentId: string, f: SessionFilter): SQL[] {
   const conditions: (SQL | undefined)[] = [
     eq(sessions.environmentId, environmentId),
-    f.type ? inArray(sessions.type, f.type) : undefined,
-    f.tags ? arrayOverlaps(sessions.tags, f.tags) : undefined,
-    f.taskIdentifier ? inArray(sessions.taskIdentifier, f.taskIdentifier) : undefined,
+    anyOf(f.type, (v) => inArray(sessions.type, v)),
+    anyOf(f.tags, (v) => arrayOverlaps(sessions.tags, v)),
+    anyOf(f.taskIdentifier, (v) => inArray(sessions.taskIdentifier, v)),
     f.externalId != null ? eq(sessions.externalId, f.externalId) : undefined,
-    f.status ? (f.status.length ? or(...f.status.map((s) => STATUS_CONDITION[s])) : sql`false`) : undefined,
+    anyOf(f.status, (v) => or(...v.map((s) => STATUS_CONDITION[s]))),
     f.createdAfter ? gt(sessions.createdAt, f.createdAfter) : undefined,
     f.createdBefore ? lt(sessions.createdAt, f.createdBefore) : undefined,
   ];
