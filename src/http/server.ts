@@ -34,16 +34,13 @@ const asValidationError = {
   onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
 };
 
-const GRAPHIQL: GraphiQLOptions = {
+// Yoga's GraphiQL takes `headers` and `variables` (untyped) as the first tab's editors.
+const GRAPHIQL: GraphiQLOptions & { variables: string } = {
   title: 'sessions-gateway',
+  defaultQuery: EXAMPLE_OPERATION,
+  variables: JSON.stringify({ id: 'chat_1234', input: { tags: ['chat:1234'], metadata: { topic: 'billing' } } }, null, 2),
+  headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
   defaultEditorToolsVisibility: 'headers',
-  defaultTabs: [
-    {
-      query: EXAMPLE_OPERATION,
-      variables: JSON.stringify({ id: 'chat_1234', input: { tags: ['chat:1234'], metadata: { topic: 'billing' } } }, null, 2),
-      headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
-    },
-  ],
 };
 let graphiqlPage: string | undefined;
 
