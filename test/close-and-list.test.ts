@@ -335,7 +335,7 @@ describe.each(drivers)('closeSession on %s', (driver) => {
       t.queries.length = 0;
       const { result } = await close(id, reason);
       expect(result.__typename).not.toBe('InvalidInputError');
-      expect(t.queries).toHaveLength(1);
+      expect(t.sessionQueries()).toHaveLength(1);
     }
   });
 });

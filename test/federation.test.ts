@@ -128,7 +128,7 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
       });
     }
     // 102 representations (100 of ours, one of another environment, one unknown): one statement.
-    expect(t.queries).toHaveLength(1);
+    expect(t.sessionQueries()).toHaveLength(1);
   });
 
   it("keeps environments apart through the gateway: another environment's session and an unknown id are null", async () => {
@@ -165,6 +165,6 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
       { id: chats[2]!.sessionId, tags: ['chat:2'] },
       null,
     ]);
-    expect(t.queries).toHaveLength(1);
+    expect(t.sessionQueries()).toHaveLength(1);
   });
 });

@@ -22,6 +22,11 @@ export interface TestApp {
   driver: Driver;
   /** Every SQL statement sent so far, in order (clear it with `queries.length = 0`). */
   queries: string[];
+  /**
+   * The statements among them that touch the sessions table: what a request costs beyond the
+   * credential lookups, which the cache re-reads on its own schedule.
+   */
+  sessionQueries(): string[];
   /** A fresh environment with its secret key: tests that use their own never see each other's rows. */
   newEnvironment(type?: NewEnvironment['type']): Promise<NewEnvironment>;
   /** The stored row, read straight from the database. */
@@ -65,6 +70,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
   const t: TestApp = {
     app,
     queries,
+    sessionQueries: () => queries.filter((q) => q.includes('"sessions"')),
     driver,
     newEnvironment: (type = 'DEVELOPMENT') => createEnvironment(app.database.db, `env-${++envCount}`, type),
     row: (environmentId, id) => findSession(app.database.db, environmentId, id),

@@ -331,11 +331,11 @@ describe.each(drivers)('updateSession on %s', (driver) => {
       t.queries.length = 0;
       const { result } = await update(i % 2 ? 'one-trip' : s.id, input);
       expect(result.__typename).not.toBe('SessionNotFoundError');
-      expect(t.queries).toHaveLength(1);
+      expect(t.sessionQueries()).toHaveLength(1);
     }
     t.queries.length = 0;
     await update('session_missing', { tags: ['x'] });
-    expect(t.queries).toHaveLength(1);
+    expect(t.sessionQueries()).toHaveLength(1);
   });
 
   describe('concurrency', () => {
