@@ -26,6 +26,7 @@ export async function createApp(config: Config, database = openDatabase(config))
     maxRequestBytes: config.maxRequestBytes,
     graphiql: config.graphiql,
     production: config.production,
+    rateLimit: config.rateLimit,
   });
   return { database, auth, sessions, yoga, close: () => database.close() };
 }

@@ -12,6 +12,8 @@ const schema = z.object({
   MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(65536),
   NODE_ENV: z.string().default('development'),
   GRAPHIQL: z.enum(['0', '1']).optional(),
+  RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
 });
 
 export interface Config {
@@ -22,6 +24,8 @@ export interface Config {
   maxRequestBytes: number;
   production: boolean;
   graphiql: boolean;
+  /** Requests per second per credential (0: no limit) and the burst allowed after idling. */
+  rateLimit: { perSecond: number; burst: number };
 }
 
 /** Reads and checks the process environment once; a bad value stops the process with its name. */
@@ -41,5 +45,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     production,
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === '1' : !production,
+    rateLimit: {
+      perSecond: e.RATE_LIMIT_PER_SECOND,
+      burst: e.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.RATE_LIMIT_PER_SECOND * 2)),
+    },
   };
 }

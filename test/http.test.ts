@@ -127,6 +127,53 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
   });
 });
 
+describe.each(drivers)('rate limit on %s', (driver) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(driver, { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3' });
+  });
+  afterAll(() => t?.close());
+
+  const ask = (credential?: string) =>
+    t.app.yoga.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: GQL_RESPONSE,
+        ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+      },
+      body: JSON.stringify({ query: '{ session(id: "x") { id } }' }),
+    });
+
+  it('answers 429 RATE_LIMITED with Retry-After past the burst, per credential, and refills', async () => {
+    const a = await t.newEnvironment();
+    const b = await t.newEnvironment();
+    for (let i = 0; i < 3; i++) expect((await ask(a.secretKey)).status).toBe(200);
+    const limited = await ask(a.secretKey);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(((await limited.json()) as any).errors[0].extensions.code).toBe('RATE_LIMITED');
+    expect((await ask(b.secretKey)).status).toBe(200);
+    expect((await t.app.yoga.fetch('http://localhost/health')).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await ask(a.secretKey)).status).toBe(200);
+  });
+
+  it('refuses before anything runs: a limited update writes nothing', async () => {
+    const env = await t.newEnvironment();
+    for (let i = 0; i < 3; i++) await ask(env.secretKey);
+    const { status, body } = await t.gql(
+      `mutation { createSession(input: {type: "t", taskIdentifier: "t", triggerConfig: {basePayload: {}}}) { __typename } }`,
+      {},
+      env.secretKey,
+    );
+    expect(status).toBe(429);
+    expect(body.errors![0]!.extensions!.code).toBe('RATE_LIMITED');
+    const rows = await t.app.sessions.list({ kind: 'secret', environmentId: env.environmentId }, {});
+    expect(rows.edges).toHaveLength(0);
+  });
+});
+
 describe('when the database is unreachable', () => {
   // Nothing listens on port 1: every query fails to connect.
   const database = openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/none' });

@@ -63,7 +63,13 @@ export async function freshDatabase(driver: Driver): Promise<{ url?: string; dro
 
 export async function startTestApp(driver: Driver, env: Record<string, string> = {}): Promise<TestApp> {
   const fresh = await freshDatabase(driver);
-  const config = loadConfig({ PGLITE_DIR: 'memory://', ...env, ...(fresh.url ? { DATABASE_URL: fresh.url } : {}) });
+  // No rate limit unless a test asks for one: suites fire bursts with one key on purpose.
+  const config = loadConfig({
+    PGLITE_DIR: 'memory://',
+    RATE_LIMIT_PER_SECOND: '0',
+    ...env,
+    ...(fresh.url ? { DATABASE_URL: fresh.url } : {}),
+  });
   const queries: string[] = [];
   const app = await createApp(config, openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
   let envCount = 0;

@@ -8,6 +8,7 @@ import { type Context, createContext } from '../graphql/builder.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
 import { isExpectedError, maskError, useContractErrorCodes } from './errors.js';
+import { type RateLimit, useRateLimit } from './rate-limit.js';
 
 /** Operation bounds of the contract, measured as graphql-armor measures them. */
 export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50 } as const;
@@ -51,6 +52,7 @@ export interface ServerOptions {
   maxRequestBytes: number;
   graphiql: boolean;
   production: boolean;
+  rateLimit?: RateLimit;
 }
 
 export function createGraphQLServer(options: ServerOptions) {
@@ -77,6 +79,7 @@ export function createGraphQLServer(options: ServerOptions) {
     context: ({ request }) =>
       createContext(() => auth.authenticate(request.headers.get('authorization')), sessions),
     plugins: [
+      useRateLimit(options.rateLimit ?? { perSecond: 0, burst: 1 }),
       EnvelopArmorPlugin({
         maxAliases: { n: OPERATION_LIMITS.aliases, ...asValidationError },
         maxDepth: { n: OPERATION_LIMITS.depth, ...asValidationError },
