@@ -17,7 +17,7 @@ if (first) {
       '',
       `  ${first.secretKey}`,
       '',
-      `Open GraphiQL at ${url}/graphql and send the header`,
+      config.graphiql ? `Open GraphiQL at ${url}/graphql and send the header` : `Send the header to ${url}/graphql:`,
       `  {"Authorization": "Bearer ${first.secretKey}"}`,
       '',
     ].join('\n'),

@@ -371,6 +371,32 @@ describe.each(drivers)('credentials and Query.session on %s', (driver) => {
     });
   });
 
+  describe('key rotation and public tokens', () => {
+    it('also ends the public tokens made before the rotation, and tokens made after it work', async () => {
+      const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'chat-rotate-token' }));
+      const before = await token(['read:sessions:chat-rotate-token']);
+      expect((await read(s.id, before)).session.id).toBe(s.id);
+      await rotateKey(t.app.database.db, env.slug);
+      await sleep(1000);
+      expectTopLevel(await read(s.id, before), 'UNAUTHENTICATED', 401);
+      const after = await token(['read:sessions:chat-rotate-token']);
+      expect((await read(s.id, after)).session.id).toBe(s.id);
+    });
+
+    it('refuses, without a query, a token whose subject is no environment id (NUL included)', async () => {
+      for (const sub of ['env\u0000x', 'x'.repeat(5000), env.environmentId + 'x']) {
+        const forged = await new SignJWT({ pub: true, scopes: ['read:all'] })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject(sub)
+          .setExpirationTime('1h')
+          .sign(new TextEncoder().encode('whatever'));
+        t.queries.length = 0;
+        expectTopLevel(await read('anything', forged), 'UNAUTHENTICATED', 401);
+        expect(t.queries).toEqual([]);
+      }
+    });
+  });
+
   describe('no credentials needed', () => {
     it('answers introspection', async () => {
       const { status, body } = await t.gql('{ __schema { queryType { name } mutationType { name } } }');

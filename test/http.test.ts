@@ -63,11 +63,37 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     }
   });
 
-  it('refuses a mutation over GET with BAD_REQUEST (405, as GraphQL over HTTP asks)', async () => {
+  it('refuses a mutation over GET with 400 BAD_REQUEST, as the contract table says', async () => {
     const query = encodeURIComponent('mutation { updateSession(id: "x", input: {}) { __typename } }');
     const response = await fetch(`${url}/graphql?query=${query}`, { headers: { accept: GQL_RESPONSE } });
-    expect(response.status).toBe(405);
+    expect(response.status).toBe(400);
     expect(await codeOf(response)).toBe('BAD_REQUEST');
+  });
+
+  it('answers malformed JSON in GET variables, a body of another media type and an ambiguous operation with 400 BAD_REQUEST', async () => {
+    const get = await fetch(`${url}/graphql?query=${encodeURIComponent('{ __typename }')}&variables=%7Bbad`, {
+      headers: { accept: GQL_RESPONSE },
+    });
+    const text = await post('{ "query": "{ __typename }" }', { 'content-type': 'text/plain' });
+    const ambiguous = await post(JSON.stringify({ query: 'query A { __typename } query B { __typename }' }));
+    for (const response of [get, text, ambiguous]) {
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('BAD_REQUEST');
+    }
+  });
+
+  it('does not echo the JSON parser’s message for a malformed body', async () => {
+    const response = await post('{"query": "{ __typ');
+    const body = (await response.json()) as any;
+    expect(body.errors[0].extensions).toEqual({ code: 'BAD_REQUEST' });
+  });
+
+  it('answers malformed _entities representations as BAD_USER_INPUT, not as internal errors', async () => {
+    const query = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Session { id } } }';
+    for (const r of [[{ __typename: 'Session', id: 5 }], [{ __typename: 'Session' }], [{ __typename: 'Nope', id: 'x' }]]) {
+      const response = await post(JSON.stringify({ query, variables: { r } }));
+      expect(await codeOf(response)).toBe('BAD_USER_INPUT');
+    }
   });
 
   it('answers a document that does not parse with 400 GRAPHQL_PARSE_FAILED', async () => {

@@ -235,6 +235,31 @@ describe.each(drivers)('updateSession on %s', (driver) => {
       expect((await t.row(env.environmentId, s.id))!.version).toBe(1);
     });
 
+    it('refuses JSON nested deeper than 64 levels, even thousands deep, as InvalidInputError', async () => {
+      const s = await t.createSession(env.secretKey);
+      let deep: unknown = 'leaf';
+      for (let i = 0; i < 3000; i++) deep = [deep];
+      let ok: unknown = 'leaf';
+      for (let i = 0; i < 60; i++) ok = { a: ok };
+      for (const [metadata, typename] of [
+        [{ deep }, 'InvalidInputError'],
+        [{ ok }, 'UpdateSessionSuccess'],
+      ] as const) {
+        const { status, result } = await update(s.id, { metadata });
+        expect(status).toBe(200);
+        expect(result.__typename).toBe(typename);
+      }
+    });
+
+    it('reports both a tag count and a tag length problem', async () => {
+      const s = await t.createSession(env.secretKey);
+      const { result } = await update(s.id, { tags: ['x'.repeat(150), ...Array(10).fill('t')] });
+      expect(result.issues).toEqual([
+        { path: ['input', 'tags', '0'], message: 'a tag is at most 128 characters' },
+        { path: ['input', 'tags'], message: 'at most 10 tags' },
+      ]);
+    });
+
     it('reports every problem at once', async () => {
       const s = await t.createSession(env.secretKey);
       const { result } = await update(s.id, { tags: Array(11).fill('z'), externalId: '', expectedVersion: -1 });

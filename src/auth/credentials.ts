@@ -61,10 +61,4 @@ export class Authenticator {
   tokenSecret(environmentId: string): Promise<string | null> {
     return this.tokenSecrets.get(environmentId);
   }
-
-  /** Forgets every cached credential (used after a rotation in this process). */
-  forget(): void {
-    this.keys.clear();
-    this.tokenSecrets.clear();
-  }
 }

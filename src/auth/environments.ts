@@ -1,11 +1,11 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { apiKeys, environments } from '../db/schema.js';
+import { apiKeys, environments, environmentType } from '../db/schema.js';
 import { newEnvironmentId } from '../sessions/ids.js';
 import { type EnvironmentType, generateSecretKey, generateTokenSecret, hashSecretKey, keyPreview } from './keys.js';
 import { signPublicToken } from './tokens.js';
 
-export const ENVIRONMENT_TYPES = ['DEVELOPMENT', 'STAGING', 'PRODUCTION', 'PREVIEW'] as const;
+export const ENVIRONMENT_TYPES = environmentType.enumValues;
 
 export interface NewEnvironment {
   environmentId: string;
@@ -40,7 +40,10 @@ async function findEnvironment(db: Db, slug: string) {
   return env;
 }
 
-/** Revokes every key of the environment and issues a new one, in one transaction. */
+/**
+ * Revokes every key of the environment and issues a new one, and renews the token-signing secret
+ * so the public tokens made under the old key die with it (as Trigger.dev's do). One transaction.
+ */
 export async function rotateKey(db: Db, slug: string): Promise<{ environmentId: string; slug: string; secretKey: string }> {
   const env = await findEnvironment(db, slug);
   const secretKey = generateSecretKey(env.type);
@@ -50,6 +53,7 @@ export async function rotateKey(db: Db, slug: string): Promise<{ environmentId: 
       .set({ revokedAt: new Date() })
       .where(and(eq(apiKeys.environmentId, env.id), isNull(apiKeys.revokedAt)));
     await tx.insert(apiKeys).values({ environmentId: env.id, keyHash: hashSecretKey(secretKey), keyPrefix: keyPreview(secretKey) });
+    await tx.update(environments).set({ tokenSecret: generateTokenSecret() }).where(eq(environments.id, env.id));
   });
   return { environmentId: env.id, slug: env.slug, secretKey };
 }
@@ -66,9 +70,18 @@ export async function createToken(
   return { token, expiresAt: expiresAt.toISOString() };
 }
 
-/** On an empty database, creates the DEVELOPMENT environment a first start prints the key of. */
+/**
+ * On an empty database, creates the DEVELOPMENT environment a first start prints the key of. When
+ * two instances start at once, the one that loses the race on the slug prints nothing.
+ */
 export async function createFirstEnvironment(db: Db): Promise<NewEnvironment | null> {
   const [any] = await db.select({ id: environments.id }).from(environments).limit(1);
   if (any) return null;
-  return createEnvironment(db, 'dev', 'DEVELOPMENT');
+  try {
+    return await createEnvironment(db, 'dev', 'DEVELOPMENT');
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    if (cause?.code === '23505') return null; // unique_violation: another instance was first
+    throw error;
+  }
 }

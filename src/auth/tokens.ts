@@ -1,4 +1,5 @@
 import { SignJWT, decodeJwt, jwtVerify } from 'jose';
+import { isEnvironmentId } from '../sessions/ids.js';
 
 export interface PublicTokenClaims {
   environmentId: string;
@@ -21,11 +22,14 @@ export async function signPublicToken(
     .sign(encoder.encode(secret));
 }
 
-/** The environment a token claims, read before its signature is checked; null if it is no JWT. */
+/**
+ * The environment a token claims, read before its signature is checked; null if it is no JWT or
+ * the claim is no environment id (so a forged token costs no query and no cache entry).
+ */
 export function claimedEnvironment(token: string): string | null {
   try {
     const { sub } = decodeJwt(token);
-    return typeof sub === 'string' ? sub : null;
+    return typeof sub === 'string' && isEnvironmentId(sub) ? sub : null;
   } catch {
     return null;
   }
@@ -46,12 +50,15 @@ export async function verifyPublicToken(token: string, secret: string): Promise<
   }
 }
 
-/** Parses a TTL like `30s`, `15m`, `1h` or `2d` into seconds. */
+/** The longest a public access token may live: 30 days. */
+export const MAX_TOKEN_TTL_SECONDS = 30 * 86_400;
+
+/** Parses a TTL like `30s`, `15m`, `1h` or `2d` into seconds, 1 s to 30 days. */
 export function parseTtl(ttl: string): number {
-  const match = /^(\d+)([smhd])$/.exec(ttl.trim());
+  const match = /^(\d{1,9})([smhd])$/.exec(ttl.trim());
   if (!match) throw new Error(`invalid ttl "${ttl}": use a number and s, m, h or d, like 30s or 1h`);
   const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'];
   const seconds = Number(match[1]) * unit;
-  if (seconds < 1) throw new Error('ttl must be at least 1s');
+  if (seconds < 1 || seconds > MAX_TOKEN_TTL_SECONDS) throw new Error('ttl must be from 1s to 30d');
   return seconds;
 }

@@ -1,5 +1,6 @@
 import type { TriggerConfig } from '../db/schema.js';
 import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
+import { InvalidArgumentsError } from '../sessions/errors.js';
 import { builder } from './builder.js';
 
 export const SessionStatus = builder.enumType('SessionStatus', { values: ['ACTIVE', 'CLOSED', 'EXPIRED'] as const });
@@ -50,7 +51,10 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
 
 builder.asEntity(SessionRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => ctx.sessionLoader.load(id),
+  resolveReference: ({ id }, ctx) => {
+    if (typeof id !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id');
+    return ctx.sessionLoader.load(id);
+  },
 });
 
 const SessionFilter = builder.inputType('SessionFilter', {

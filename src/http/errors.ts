@@ -66,6 +66,14 @@ export function maskError(error: unknown): Error {
   if (isDatabaseUnavailable(error)) {
     return topLevel(error, 'The database is unavailable; try again shortly', 'SERVICE_UNAVAILABLE', 503);
   }
+  // JSON.parse of a malformed `variables` or `extensions` query parameter, before any GraphQL.
+  if (chain.some((e) => e instanceof SyntaxError) && !(isGraphQLError(error) && error.path)) {
+    return topLevel(error, 'Malformed JSON in the request', 'BAD_REQUEST', 400);
+  }
+  // A representation _entities cannot resolve (@apollo/subgraph names no type for it).
+  if (chain.some((e) => e instanceof Error && /_entities resolver|representation/i.test(e.message))) {
+    return topLevel(error, 'Invalid entity representation', 'BAD_USER_INPUT', 400);
+  }
   // PostgreSQL's class 22 is "data exception": input the database cannot store.
   if (chain.some((e) => codeOf(e)?.startsWith('22'))) {
     return topLevel(error, 'Invalid input: a value cannot be stored', 'BAD_USER_INPUT', 400);
@@ -75,30 +83,74 @@ export function maskError(error: unknown): Error {
   return topLevel(error, 'Unexpected error.', 'INTERNAL_SERVER_ERROR', 500);
 }
 
-/** Yoga logs every error it masks; a refused credential is an answer, not a fault, so it is not logged. */
+/** Yoga logs every error it masks; a refused credential or bad input is an answer, not a fault. */
 export function isExpectedError(error: unknown): boolean {
   return causes(error).some(
-    (e) => e instanceof UnauthenticatedError || e instanceof ForbiddenError || e instanceof InvalidArgumentsError,
+    (e) =>
+      e instanceof UnauthenticatedError ||
+      e instanceof ForbiddenError ||
+      e instanceof InvalidArgumentsError ||
+      e instanceof SyntaxError ||
+      codeOf(e)?.startsWith('22'),
   );
 }
 
-/**
- * Yoga's own codes, renamed to the contract's. Of errors still without a code, a 400 is a variable
- * that failed its type (graphql-js does not code those); anything else is internal.
- */
+/** The complete list of top-level codes in the contract. */
+const CONTRACT_CODES = new Set([
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL_SERVER_ERROR',
+]);
 const RENAMED: Record<string, string> = { REQUEST_ENTITY_TOO_LARGE: 'PAYLOAD_TOO_LARGE' };
 
+/** The contract's code for an error as yoga or graphql-js left it. */
+function contractCode(code: unknown, status: number | undefined): string {
+  if (typeof code === 'string' && CONTRACT_CODES.has(code)) return code;
+  if (typeof code === 'string' && RENAMED[code]) return RENAMED[code];
+  // graphql-js does not code a variable that fails its type; yoga's other 400s (operation
+  // resolution, say) are requests that cannot run.
+  if (code === undefined && status === 400) return 'BAD_USER_INPUT';
+  return status !== undefined && status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
+}
+
+const unsupportedMediaType = () =>
+  new GraphQLError('Send the operation as JSON (POST, content-type: application/json) or in the query string (GET)', {
+    extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+  });
+
+/**
+ * Every top-level error leaves with a contract code and status: yoga's codes are renamed, the
+ * parser's own message (`originalError`) is dropped, a mutation over GET is a 400 as the contract's
+ * table says (yoga answers 405), and a body of no GraphQL media type is a 400 with a body.
+ */
 export function useContractErrorCodes(): Plugin {
   return {
+    onRequestParse({ requestParser, setRequestParser }) {
+      if (!requestParser) {
+        setRequestParser(() => {
+          throw unsupportedMediaType();
+        });
+      }
+    },
     onResultProcess({ result }) {
       for (const item of Array.isArray(result) ? result : [result]) {
         const errors = (item as { errors?: readonly GraphQLError[] }).errors;
         for (const error of errors ?? []) {
           const extensions = error.extensions as Record<string, unknown>;
-          const code = extensions['code'];
-          const status = (extensions['http'] as { status?: number } | undefined)?.status;
-          if (typeof code !== 'string') extensions['code'] = status === 400 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR';
-          else if (RENAMED[code]) extensions['code'] = RENAMED[code];
+          const http = extensions['http'] as { status?: number; headers?: Record<string, string> } | undefined;
+          if (http?.status === 405) {
+            http.status = 400;
+            delete http.headers;
+          }
+          extensions['code'] = contractCode(extensions['code'], http?.status);
+          delete extensions['originalError'];
         }
       }
     },

@@ -1,6 +1,8 @@
 /** Largest `JSON.stringify(input)` of a create or update, in UTF-8 bytes (Trigger.dev's 32 KB). */
 export const MAX_INPUT_BYTES = 32_768;
 export const MAX_TAGS = 10;
+/** Deepest nesting of objects and arrays accepted in metadata or basePayload. */
+export const MAX_JSON_DEPTH = 64;
 export const MAX_TAG_LENGTH = 128;
 export const MAX_EXTERNAL_ID_LENGTH = 256;
 export const MAX_TYPE_LENGTH = 64;

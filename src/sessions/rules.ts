@@ -8,6 +8,7 @@ import {
   MAX_CLOSE_REASON_LENGTH,
   MAX_EXTERNAL_ID_LENGTH,
   MAX_INPUT_BYTES,
+  MAX_JSON_DEPTH,
   MAX_QUEUE_LENGTH,
   MAX_TAG_LENGTH,
   MAX_TAGS,
@@ -17,11 +18,15 @@ import {
 
 type JsonObject = Record<string, unknown>;
 
+// The count is a refinement run even when a tag fails, so both problems are reported.
 const tags = z
   .array(z.string().max(MAX_TAG_LENGTH, `a tag is at most ${MAX_TAG_LENGTH} characters`), {
     error: (issue) => (issue.input === null ? 'tags may not be null: omit the field to keep the tags' : undefined),
   })
-  .max(MAX_TAGS, `at most ${MAX_TAGS} tags`);
+  .refine((list) => list.length <= MAX_TAGS, {
+    message: `at most ${MAX_TAGS} tags`,
+    when: (payload) => Array.isArray(payload.value),
+  });
 
 const externalId = z
   .string()
@@ -87,13 +92,35 @@ export type TriggerConfigInput = z.infer<typeof triggerConfigSchema>;
 
 /** The size rule: UTF-8 bytes of the input as JSON, the count a REST body of it would have. */
 export function assertInputSize(input: unknown): void {
-  const bytes = Buffer.byteLength(JSON.stringify(input) ?? '', 'utf8');
+  let json: string;
+  try {
+    json = JSON.stringify(input) ?? '';
+  } catch (error) {
+    // Too deep to even serialise (thousands of levels): a shape problem, not a crash.
+    if (error instanceof RangeError) throw tooDeep();
+    throw error;
+  }
+  const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(bytes);
 }
+
+const tooDeep = () =>
+  new InvalidInputError([{ path: ['input'], message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
 
 /** Whether PostgreSQL can hold the string at all (see below). */
 export function isStorableText(value: string): boolean {
   return !value.includes('\u0000') && value.isWellFormed();
+}
+
+/** JSON nested deeper than MAX_JSON_DEPTH is refused before anything walks it recursively. */
+function assertDepth(input: unknown): void {
+  const stack: [unknown, number][] = [[input, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== 'object' || value instanceof Date) continue;
+    if (depth > MAX_JSON_DEPTH) throw tooDeep();
+    for (const item of Object.values(value)) stack.push([item, depth + 1]);
+  }
 }
 
 /**
@@ -101,14 +128,14 @@ export function isStorableText(value: string): boolean {
  * holding one (a value or an object key, however deep) is refused as input, never as a crash.
  */
 function unstorableText(value: unknown, path: string[], issues: InputIssue[]): void {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) issues.push({ path, message: 'may not contain the NUL character (U+0000)' });
-    else if (!value.isWellFormed()) issues.push({ path, message: 'may not contain unpaired UTF-16 surrogates' });
-  } else if (Array.isArray(value)) {
-    value.forEach((item, i) => unstorableText(item, [...path, String(i)], issues));
-  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+  const check = (text: string, at: string[]) => {
+    if (text.includes('\u0000')) issues.push({ path: at, message: 'may not contain the NUL character (U+0000)' });
+    else if (!text.isWellFormed()) issues.push({ path: at, message: 'may not contain unpaired UTF-16 surrogates' });
+  };
+  if (typeof value === 'string') check(value, path);
+  else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
     for (const [key, item] of Object.entries(value)) {
-      unstorableText(key, [...path, key], issues);
+      if (!Array.isArray(value)) check(key, [...path, key]);
       unstorableText(item, [...path, key], issues);
     }
   }
@@ -123,18 +150,20 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
     }
   }
   unstorableText(input, ['input'], issues);
-  if (issues.length > 0 || !result.success) throw new InvalidInputError(issues);
+  if (!result.success || issues.length > 0) throw new InvalidInputError(issues);
   return result.data;
 }
 
 /** Size, then shape: the checks of an update that need no database. */
 export function parseUpdateInput(input: unknown): UpdateSessionInput {
   assertInputSize(input);
+  assertDepth(input);
   return parse(updateSchema, input);
 }
 
 export function parseCreateInput(input: unknown): CreateSessionInput {
   assertInputSize(input);
+  assertDepth(input);
   return parse(createSchema, input);
 }
 
