@@ -80,7 +80,8 @@ function decodeCursor(cursor: string, name: string): Position {
     if (Array.isArray(decoded) && decoded.length === 2) {
       const [createdAt, id] = decoded as unknown[];
       const date = new Date(createdAt as string);
-      if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && isStorableText(id)) {
+      const year = date.getUTCFullYear(); // NaN for an invalid date
+      if (typeof createdAt === 'string' && typeof id === 'string' && year >= 1970 && year <= 9999 && isStorableText(id)) {
         return { createdAt: date, id };
       }
     }
@@ -105,7 +106,9 @@ export interface SessionPage {
 
 function checkFilter(filter: SessionFilter): void {
   const texts = [...(filter.type ?? []), ...(filter.tags ?? []), ...(filter.taskIdentifier ?? []), filter.externalId ?? ''];
-  if (!texts.every(isStorableText)) throw new InvalidArgumentsError('filter values may not contain NUL characters');
+  if (!texts.every(isStorableText)) {
+    throw new InvalidArgumentsError('filter values may not contain NUL characters or unpaired surrogates');
+  }
 }
 
 export interface CreatedSession {

@@ -13,6 +13,13 @@ function byId(environmentId: string, id: string): SQL {
   )!;
 }
 
+/** Status is derived, so each one is a condition on closed_at and expires_at, evaluated in SQL. */
+const STATUS_CONDITION: Record<StatusName, SQL> = {
+  CLOSED: sql`${sessions.closedAt} is not null`,
+  EXPIRED: sql`(${sessions.closedAt} is null and ${sessions.expiresAt} <= now())`,
+  ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
+};
+
 export async function findSession(db: Db, environmentId: string, id: string): Promise<SessionRow | null> {
   if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
   const [row] = await db.select().from(sessions).where(byId(environmentId, id));
@@ -156,8 +163,7 @@ export type InsertOutcome =
  * left exactly as it is.
  */
 export async function insertSession(db: Db, environmentId: string, session: NewSession): Promise<InsertOutcome> {
-  const open = sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`;
-  const refresh = sql`(${open} and ${sessions.triggerConfig} is distinct from excluded.trigger_config)`;
+  const refresh = sql`(${STATUS_CONDITION.ACTIVE} and ${sessions.triggerConfig} is distinct from excluded.trigger_config)`;
   const [row] = await db
     .insert(sessions)
     .values({ environmentId, ...session })
@@ -173,7 +179,7 @@ export async function insertSession(db: Db, environmentId: string, session: NewS
       ...getTableColumns(sessions),
       // xmax is 0 only on a tuple this statement inserted, not on one it updated.
       inserted: sql<boolean>`(xmax = 0)`,
-      expired: sql<boolean>`(${sessions.expiresAt} is not null and ${sessions.expiresAt} <= now())`,
+      expired: sql<boolean>`${STATUS_CONDITION.EXPIRED}`,
     });
   const { inserted, expired, ...stored } = row!;
   if (inserted) return { kind: 'created', session: stored };
@@ -207,13 +213,6 @@ export interface ListQuery {
   before: Position | null;
   limit: number;
 }
-
-/** Status is derived, so each one is a condition on closed_at and expires_at, evaluated in SQL. */
-const STATUS_CONDITION: Record<StatusName, SQL> = {
-  CLOSED: sql`${sessions.closedAt} is not null`,
-  EXPIRED: sql`(${sessions.closedAt} is null and ${sessions.expiresAt} <= now())`,
-  ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
-};
 
 /** A list filter matches any of its values; an empty list matches nothing. */
 function anyOf<T>(values: T[] | null | undefined, condition: (values: T[]) => SQL | undefined): SQL | undefined {
