@@ -144,13 +144,16 @@ export function useContractErrorCodes(): Plugin {
         const errors = (item as { errors?: readonly GraphQLError[] }).errors;
         for (const error of errors ?? []) {
           const extensions = error.extensions as Record<string, unknown>;
-          const http = extensions['http'] as { status?: number; headers?: Record<string, string> } | undefined;
+          const http = extensions['http'] as { status?: number; spec?: boolean; headers?: Record<string, string> } | undefined;
           if (http?.status === 405) {
             http.status = 400;
             delete http.headers;
           }
           extensions['code'] = contractCode(extensions['code'], http?.status);
           delete extensions['originalError'];
+          // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
+          // flag would answer them 200), as GraphQL over HTTP recommends.
+          if (extensions['code'] === 'BAD_REQUEST' && http) http.spec = false;
         }
       }
     },
