@@ -45,6 +45,8 @@ export class Authenticator {
     }
     const credential = match[1]!;
     if (looksLikeSecretKey(credential)) {
+      // Only the SHA-256 digest is looked up, never the key, so lookup timing says nothing about
+      // a key; the stored digest is then compared in constant time rather than with ===.
       const keyHash = hashSecretKey(credential);
       const key = await this.keys.get(keyHash);
       if (!key || !sameHash(key.keyHash, keyHash)) throw new UnauthenticatedError('Invalid or revoked secret key');

@@ -62,47 +62,57 @@ export type PatchOutcome =
 
 type SessionSet = Parameters<ReturnType<Db['update']>['set']>[0];
 
+/** Preconditions of a write, evaluated on the locked row. */
+interface Preconditions {
+  externalIdOk: SQL;
+  versionOk: SQL;
+}
+
 /**
  * One statement for every outcome of a write to one session: `target` locks the row (so what it
- * reads is the newest version) and evaluates the preconditions; `updated` writes only when all of
- * them and `write` hold. Returns the locked row with its checks and, if written, the new row.
+ * reads is the newest version) and evaluates the preconditions; `updated` writes only when both
+ * hold and `write` does. Returns the locked row, the checks and, if written, the new row.
  */
-async function writeWhere<C extends string>(
+async function writeWhere(
   db: Db,
   environmentId: string,
   id: string,
-  checks: Record<C, SQL>,
+  checks: Preconditions,
   write: SQL,
   set: SessionSet,
-): Promise<{ current: SessionRow; passed: Record<C, boolean>; updated: SessionRow | null } | null> {
+): Promise<{ current: SessionRow; externalIdOk: boolean; versionOk: boolean; updated: SessionRow | null } | null> {
   if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
-  const names = Object.keys(checks) as C[];
   const target = db.$with('target').as(
     db
       .select({
         ...getTableColumns(sessions),
-        ...Object.fromEntries(names.map((name) => [name, sql<boolean>`${checks[name]}`.as(`check_${name}`)])),
+        externalIdOk: sql<boolean>`${checks.externalIdOk}`.as('external_id_ok'),
+        versionOk: sql<boolean>`${checks.versionOk}`.as('version_ok'),
       })
       .from(sessions)
       .where(byId(environmentId, id))
       .for('update'),
   );
-  const allPass = names.map((name) => sql.raw(`"target"."check_${name}"`));
   const updated = db.$with('updated').as(
     db
       .update(sessions)
       .set({ ...set, version: sql`${sessions.version} + 1`, updatedAt: sql`now()` })
       .from(target)
-      .where(and(write, eq(sessions.environmentId, environmentId), eq(sessions.id, target.id), ...allPass))
+      .where(
+        and(
+          write,
+          eq(sessions.environmentId, environmentId),
+          eq(sessions.id, target.id),
+          // Qualified by hand: Drizzle prints an aliased column bare, and `updated` sees two tables.
+          sql`"target"."external_id_ok" and "target"."version_ok"`,
+        ),
+      )
       .returning(getTableColumns(sessions)),
   );
   const [row] = await db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
   if (!row) return null;
-  const current = Object.fromEntries(
-    Object.entries(row.target).filter(([key]) => !names.includes(key as C)),
-  ) as SessionRow;
-  const passed = Object.fromEntries(names.map((name) => [name, Boolean((row.target as Record<string, unknown>)[name])]));
-  return { current, passed: passed as Record<C, boolean>, updated: row.updated };
+  const { externalIdOk, versionOk, ...current } = row.target;
+  return { current, externalIdOk, versionOk, updated: row.updated };
 }
 
 /** Applies an update's tags and metadata if externalId and expectedVersion allow it. */
@@ -120,8 +130,8 @@ export async function patchSession(db: Db, environmentId: string, id: string, pa
     ...(patch.metadata !== undefined && { metadata: patch.metadata }),
   });
   if (!result) return { kind: 'not-found' };
-  if (!result.passed.externalIdOk) return { kind: 'external-id-immutable', current: result.current };
-  if (!result.passed.versionOk) return { kind: 'version-conflict', current: result.current };
+  if (!result.externalIdOk) return { kind: 'external-id-immutable', current: result.current };
+  if (!result.versionOk) return { kind: 'version-conflict', current: result.current };
   return { kind: 'ok', session: result.updated ?? result.current };
 }
 
@@ -132,7 +142,8 @@ export async function closeSessionRow(
   id: string,
   reason: string | null,
 ): Promise<SessionRow | null> {
-  const result = await writeWhere(db, environmentId, id, {}, isNull(sessions.closedAt), {
+  const always = { externalIdOk: sql`true`, versionOk: sql`true` };
+  const result = await writeWhere(db, environmentId, id, always, isNull(sessions.closedAt), {
     closedAt: sql`now()`,
     closedReason: reason,
   });
