@@ -3,7 +3,8 @@ import { createEnvironment, createToken, ENVIRONMENT_TYPES, rotateKey } from './
 import type { EnvironmentType } from './auth/keys.js';
 import { parseTtl } from './auth/tokens.js';
 import { loadConfig } from './config.js';
-import { openDatabase } from './db/client.js';
+import { type Database, openDatabase } from './db/client.js';
+import { describeError, isDatabaseError } from './log.js';
 
 const USAGE = `usage: npm run cli -- <command> [options]
 
@@ -27,9 +28,11 @@ const { positionals, values } = parseArgs({
   },
 });
 
+class UsageError extends Error {}
+
 function required(name: 'slug' | 'type' | 'env' | 'scopes'): string {
   const value = values[name];
-  if (!value) throw new Error(`--${name} is required\n\n${USAGE}`);
+  if (!value) throw new UsageError(`--${name} is required\n\n${USAGE}`);
   return value;
 }
 
@@ -43,8 +46,14 @@ if (values.help || !command) {
   process.exit(command || values.help ? 0 : 2);
 }
 
-const database = openDatabase(loadConfig());
+/** An error says what to do in its message; a database error is told by its codes only (no SQL). */
+function explain(error: unknown): string {
+  return isDatabaseError(error) || !(error instanceof Error) ? describeError(error) : error.message;
+}
+
+let database: Database | undefined;
 try {
+  database = openDatabase(loadConfig());
   await database.migrate();
   const { db } = database;
   switch (command) {
@@ -54,7 +63,7 @@ try {
     case 'env create': {
       const type = required('type').toUpperCase();
       if (!ENVIRONMENT_TYPES.includes(type as EnvironmentType)) {
-        throw new Error(`--type must be one of ${ENVIRONMENT_TYPES.join(', ')}`);
+        throw new UsageError(`--type must be one of ${ENVIRONMENT_TYPES.join(', ')}`);
       }
       const env = await createEnvironment(db, required('slug'), type as EnvironmentType);
       print(env, `created ${env.type} environment "${env.slug}" (${env.environmentId})\nsecret key: ${env.secretKey}`);
@@ -72,11 +81,11 @@ try {
       break;
     }
     default:
-      throw new Error(`unknown command "${command}"\n\n${USAGE}`);
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
 } catch (error) {
-  console.error(`error: ${(error as Error).message}`);
+  console.error(`error: ${explain(error)}`);
   process.exitCode = 1;
 } finally {
-  await database.close();
+  await database?.close();
 }

@@ -14,6 +14,13 @@ const schema = z.object({
   GRAPHIQL: z.enum(['0', '1']).optional(),
   RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
+  FAILED_AUTH_PER_SECOND: z.coerce.number().min(0).default(2),
+  FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'a comma-separated list of origins like https://app.example.com, or *'),
 });
 
 export interface Config {
@@ -26,6 +33,10 @@ export interface Config {
   graphiql: boolean;
   /** Requests per second per credential (0: no limit) and the burst allowed after idling. */
   rateLimit: { perSecond: number; burst: number };
+  /** Failed authentications per second per client address (0: no limit), and their burst. */
+  failedAuthLimit: { perSecond: number; burst: number };
+  /** Origins browsers may call from; '*' for any; empty: no cross-origin access. */
+  corsOrigins: string[];
 }
 
 /** Reads and checks the process environment once; a bad value stops the process with its name. */
@@ -49,5 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perSecond: e.RATE_LIMIT_PER_SECOND,
       burst: e.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.RATE_LIMIT_PER_SECOND * 2)),
     },
+    failedAuthLimit: { perSecond: e.FAILED_AUTH_PER_SECOND, burst: e.FAILED_AUTH_BURST },
+    corsOrigins: e.CORS_ORIGINS,
   };
 }

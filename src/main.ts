@@ -1,15 +1,105 @@
-import { createApp, listen, shutdown } from './app.js';
-import { createFirstEnvironment } from './auth/environments.js';
-import { loadConfig } from './config.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildApp, listen } from './app.js';
+import { createFirstEnvironment, isEmpty } from './auth/environments.js';
+import { type Config, loadConfig } from './config.js';
+import { openDatabase } from './db/client.js';
+import { DataDirLockedError } from './db/lock.js';
+import { describeError, log } from './log.js';
 
-const config = loadConfig();
-const app = await createApp(config);
-const { server, url } = await listen(app, config.port, config.host);
+// A fault nobody awaited (a driver's background work during an outage, say) is logged; the
+// process keeps serving, and /ready tells whether the database answers.
+process.on('unhandledRejection', (reason) => log.error('unhandled rejection (still serving):', reason));
+process.on('uncaughtException', (error) => log.error('uncaught exception (still serving):', error));
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  fail((error as Error).message);
+}
+
+let database;
+try {
+  database = openDatabase(config);
+} catch (error) {
+  if (error instanceof DataDirLockedError) fail(error.message);
+  throw error;
+}
+const app = buildApp(config, database);
+
+let listening;
+try {
+  listening = await listen(app, config.port, config.host);
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') fail(`Port ${config.port} on ${config.host} is already in use: stop what holds it, or set PORT to another port.`);
+  if (code === 'EACCES') fail(`No permission to listen on port ${config.port}: set PORT to a port above 1023.`);
+  if (code === 'EADDRNOTAVAIL') fail(`HOST=${config.host} is no address of this machine: set HOST (e.g. 127.0.0.1 or 0.0.0.0).`);
+  fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);
+}
+const { url } = listening;
 const where = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite at ${config.pgliteDir}`;
 console.log(`sessions-gateway listening on ${url}/graphql (database: ${where})`);
 
-const first = await createFirstEnvironment(app.database.db);
-if (first) {
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: finishing in-flight requests`);
+    listening
+      .shutdown()
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (error) => {
+          log.error('shutdown failed', error);
+          process.exit(1);
+        },
+      );
+  });
+}
+
+/** Migrates, retrying until the database answers; /ready is 503 and the API answers 503 meanwhile. */
+async function start(): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await app.database.migrate();
+      return;
+    } catch (error) {
+      if (stopping) return;
+      const wait = Math.min(5000, 500 * attempt);
+      log.warn(`database not ready (${describeError(error)}); retrying in ${wait} ms`);
+      await sleep(wait);
+    }
+  }
+}
+
+async function firstStart(): Promise<void> {
+  if (config.production) {
+    if (await isEmpty(app.database.db)) {
+      console.log(
+        [
+          '',
+          'No environment exists yet. In production none is created for you; make one with:',
+          '',
+          '  npm run cli -- env create --slug production --type PRODUCTION',
+          '',
+        ].join('\n'),
+      );
+    }
+    return;
+  }
+  const first = await createFirstEnvironment(app.database.db);
+  if (!first) {
+    if (config.graphiql) console.log(`GraphiQL: ${url}/graphql`);
+    return;
+  }
   console.log(
     [
       '',
@@ -23,20 +113,17 @@ if (first) {
     ].join('\n'),
   );
 }
-if (config.graphiql && !first) console.log(`GraphiQL: ${url}/graphql`);
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: finishing in-flight requests`);
-    shutdown(app, server).then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  });
+await start();
+if (!stopping) {
+  app.ready = true;
+  for (let attempt = 1; !stopping; attempt++) {
+    try {
+      await firstStart();
+      break;
+    } catch (error) {
+      log.warn(`first-start check failed (${describeError(error)}); retrying`);
+      await sleep(Math.min(5000, 500 * attempt));
+    }
+  }
 }

@@ -1,12 +1,9 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen } from '../src/app.js';
+import { type App, buildApp, type Listening, listen } from '../src/app.js';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { Authenticator } from '../src/auth/credentials.js';
-import { openDatabase } from '../src/db/client.js';
+import { loadConfig } from '../src/config.js';
 import { maskError } from '../src/http/errors.js';
-import { createGraphQLServer } from '../src/http/server.js';
-import { SessionsService } from '../src/sessions/service.js';
 import { drivers, type TestApp, startTestApp } from './support.js';
 
 const GQL_RESPONSE = 'application/graphql-response+json';
@@ -161,7 +158,7 @@ describe.each(drivers)('rate limit on %s', (driver) => {
   afterAll(() => t?.close());
 
   const ask = (credential?: string) =>
-    t.app.yoga.fetch('http://localhost/graphql', {
+    t.fetch('/graphql', {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -180,7 +177,7 @@ describe.each(drivers)('rate limit on %s', (driver) => {
     expect(limited.headers.get('retry-after')).toBe('1');
     expect(((await limited.json()) as any).errors[0].extensions.code).toBe('RATE_LIMITED');
     expect((await ask(b.secretKey)).status).toBe(200);
-    expect((await t.app.yoga.fetch('http://localhost/health')).status).toBe(200);
+    expect((await t.fetch('/health')).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await ask(a.secretKey)).status).toBe(200);
   });
@@ -202,30 +199,31 @@ describe.each(drivers)('rate limit on %s', (driver) => {
 
 describe('when the database is unreachable', () => {
   // Nothing listens on port 1: every query fails to connect.
-  const database = openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/none' });
-  const auth = new Authenticator(database.db);
-  const yoga = createGraphQLServer({
-    database,
-    auth,
-    sessions: new SessionsService(database.db, (id) => auth.tokenSecret(id)),
-    maxRequestBytes: 65536,
-    graphiql: false,
-    production: true,
+  let app: App;
+  let served: Listening;
+  beforeAll(async () => {
+    app = buildApp(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', RATE_LIMIT_PER_SECOND: '0' }));
+    app.ready = true; // as if migrated before the database went away
+    served = await listen(app, 0, '127.0.0.1');
   });
-  afterAll(() => database.close());
+  afterAll(async () => {
+    await served?.shutdown(0);
+    await app?.close();
+  });
 
   it('answers /ready with 503 and /health with 200', async () => {
-    expect((await yoga.fetch('http://localhost/ready')).status).toBe(503);
-    expect((await yoga.fetch('http://localhost/health')).status).toBe(200);
+    expect((await fetch(`${served.url}/ready`)).status).toBe(503);
+    expect((await fetch(`${served.url}/health`)).status).toBe(200);
   });
 
-  it('answers a data field with 503 SERVICE_UNAVAILABLE, masking the driver error', async () => {
-    const response = await yoga.fetch('http://localhost/graphql', {
+  it('answers a data field with 503 SERVICE_UNAVAILABLE and Retry-After, masking the driver error', async () => {
+    const response = await fetch(`${served.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: GQL_RESPONSE, authorization: 'Bearer tr_dev_whatever' },
       body: JSON.stringify({ query: '{ session(id: "x") { id } }' }),
     });
     expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
     const body = (await response.json()) as any;
     expect(body.errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
     expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|stack/);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { type App, createApp } from '../src/app.js';
+import { type App, createApp, type Listening, listen } from '../src/app.js';
 import { createEnvironment, type NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
@@ -20,6 +20,12 @@ export const drivers: Driver[] = process.env.DATABASE_URL ? ['pglite', 'postgres
 export interface TestApp {
   app: App;
   driver: Driver;
+  /** The app served on a real port of 127.0.0.1. */
+  http: Listening;
+  /** Its base URL, like http://127.0.0.1:34567. */
+  url: string;
+  /** fetch against the served app: `t.fetch('/graphql', init)`. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Every SQL statement sent so far, in order (clear it with `queries.length = 0`). */
   queries: string[];
   /**
@@ -63,18 +69,23 @@ export async function freshDatabase(driver: Driver): Promise<{ url?: string; dro
 
 export async function startTestApp(driver: Driver, env: Record<string, string> = {}): Promise<TestApp> {
   const fresh = await freshDatabase(driver);
-  // No rate limit unless a test asks for one: suites fire bursts with one key on purpose.
+  // No rate limits unless a test asks for them: suites fire bursts, and bad credentials, on purpose.
   const config = loadConfig({
     PGLITE_DIR: 'memory://',
     RATE_LIMIT_PER_SECOND: '0',
+    FAILED_AUTH_PER_SECOND: '0',
     ...env,
     ...(fresh.url ? { DATABASE_URL: fresh.url } : {}),
   });
   const queries: string[] = [];
   const app = await createApp(config, openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
+  const http = await listen(app, 0, '127.0.0.1');
   let envCount = 0;
   const t: TestApp = {
     app,
+    http,
+    url: http.url,
+    fetch: (path, init) => fetch(`${http.url}${path}`, init),
     queries,
     sessionQueries: () => queries.filter((q) => q.includes('"sessions"')),
     driver,
@@ -95,7 +106,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
       return { ...row!, publicAccessToken: result.publicAccessToken };
     },
     async gql(query, variables, credential) {
-      const response = await app.yoga.fetch('http://localhost/graphql', {
+      const response = await t.fetch('/graphql', {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -107,6 +118,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
       return { status: response.status, body: await response.json() };
     },
     async close() {
+      await http.shutdown(0);
       await app.close();
       await fresh.drop();
     },

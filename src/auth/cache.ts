@@ -34,6 +34,12 @@ export class TtlCache<V> {
     return value;
   }
 
+  /** Whether a fresh entry exists, so that `get` would cost no load. */
+  has(key: string): boolean {
+    const hit = this.entries.get(key);
+    return hit !== undefined && this.now() - hit.loadedAt < this.ttlMs;
+  }
+
   clear(): void {
     this.entries.clear();
   }

@@ -20,17 +20,40 @@ export class EnvironmentNotFoundError extends Error {
   }
 }
 
+export class EnvironmentExistsError extends Error {
+  constructor(slug: string) {
+    super(`An environment with slug "${slug}" already exists: pick another slug, or rotate its key with \`key rotate --env ${slug}\``);
+  }
+}
+
+export class InvalidSlugError extends Error {
+  constructor() {
+    super('slug: 1 to 64 lowercase letters, digits or dashes, starting with a letter or digit');
+  }
+}
+
+/** PostgreSQL's unique_violation, however the driver wrapped it. */
+function isUniqueViolation(error: unknown): boolean {
+  for (let e = error; e; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === '23505') return true;
+  }
+  return false;
+}
+
 /** Creates an environment with one secret key; the key is returned here and never again. */
 export async function createEnvironment(db: Db, slug: string, type: EnvironmentType): Promise<NewEnvironment> {
-  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(slug)) {
-    throw new Error('slug: 1 to 64 lowercase letters, digits or dashes, starting with a letter or digit');
-  }
+  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(slug)) throw new InvalidSlugError();
   const environmentId = newEnvironmentId();
   const secretKey = generateSecretKey(type);
-  await db.transaction(async (tx) => {
-    await tx.insert(environments).values({ id: environmentId, slug, type, tokenSecret: generateTokenSecret() });
-    await tx.insert(apiKeys).values({ environmentId, keyHash: hashSecretKey(secretKey), keyPrefix: keyPreview(secretKey) });
-  });
+  try {
+    await db.transaction(async (tx) => {
+      await tx.insert(environments).values({ id: environmentId, slug, type, tokenSecret: generateTokenSecret() });
+      await tx.insert(apiKeys).values({ environmentId, keyHash: hashSecretKey(secretKey), keyPrefix: keyPreview(secretKey) });
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new EnvironmentExistsError(slug);
+    throw error;
+  }
   return { environmentId, slug, type, secretKey };
 }
 
@@ -70,18 +93,22 @@ export async function createToken(
   return { token, expiresAt: expiresAt.toISOString() };
 }
 
+/** Whether the database holds no environment yet. */
+export async function isEmpty(db: Db): Promise<boolean> {
+  const [any] = await db.select({ id: environments.id }).from(environments).limit(1);
+  return !any;
+}
+
 /**
  * On an empty database, creates the DEVELOPMENT environment a first start prints the key of. When
  * two instances start at once, the one that loses the race on the slug prints nothing.
  */
 export async function createFirstEnvironment(db: Db): Promise<NewEnvironment | null> {
-  const [any] = await db.select({ id: environments.id }).from(environments).limit(1);
-  if (any) return null;
+  if (!(await isEmpty(db))) return null;
   try {
     return await createEnvironment(db, 'dev', 'DEVELOPMENT');
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
-    if (cause?.code === '23505') return null; // unique_violation: another instance was first
+    if (error instanceof EnvironmentExistsError) return null; // another instance was first
     throw error;
   }
 }

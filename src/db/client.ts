@@ -9,6 +9,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { lockDataDir } from './lock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -71,7 +72,11 @@ function openPostgres(url: string, poolSize: number, logger: Logger): Database {
 }
 
 function openPglite(dir: string, logger: Logger): Database {
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
+  let release = () => {};
+  if (!dir.startsWith('memory://')) {
+    mkdirSync(dir, { recursive: true });
+    release = lockDataDir(dir);
+  }
   const client = new PGlite(dir, { extensions: { btree_gin } });
   const pglite = drizzlePglite(client, { schema, logger });
   const db = pglite as unknown as Db;
@@ -82,6 +87,9 @@ function openPglite(dir: string, logger: Logger): Database {
     async ping() {
       await db.execute(sql`select 1`);
     },
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      release();
+    },
   };
 }

@@ -14,13 +14,17 @@ export interface Context {
   sessionLoader: DataLoader<string, Session | null>;
 }
 
-/** A request's context; credentials are checked by the first data field that asks for them. */
+/** A request's context; credentials are checked once, by the guard or the first field that asks. */
 export function createContext(authenticate: () => Promise<Principal>, sessions: SessionsService): Context {
   let principal: Promise<Principal> | undefined;
+  let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
     principal: () => (principal ??= authenticate()),
     sessions,
-    sessionLoader: new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids), { cache: true }),
+    // Made on first use: most requests never resolve an entity.
+    get sessionLoader() {
+      return (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids)));
+    },
   };
   return context;
 }

@@ -1,6 +1,7 @@
 import type { TriggerConfig } from '../db/schema.js';
 import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
 import { InvalidArgumentsError } from '../sessions/errors.js';
+import { isFriendlyId } from '../sessions/ids.js';
 import { builder } from './builder.js';
 
 export const SessionStatus = builder.enumType('SessionStatus', { values: ['ACTIVE', 'CLOSED', 'EXPIRED'] as const });
@@ -49,11 +50,20 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
   }),
 });
 
+/**
+ * Two keys: `id` names a friendly id, `externalId` the caller's own id; a value of the other kind
+ * is no such session. Both kinds in one `_entities` call are one query, through the loader.
+ */
 builder.asEntity(SessionRef, {
-  key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => {
-    if (typeof id !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id');
-    return ctx.sessionLoader.load(id);
+  key: [builder.selection<{ id: string }>('id'), builder.selection<{ externalId: string }>('externalId')],
+  resolveReference: (reference, ctx) => {
+    if ('id' in reference) {
+      if (typeof reference.id !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id');
+      return isFriendlyId(reference.id) ? ctx.sessionLoader.load(reference.id) : null;
+    }
+    const { externalId } = reference as { externalId?: unknown };
+    if (typeof externalId !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id or externalId');
+    return isFriendlyId(externalId) ? null : ctx.sessionLoader.load(externalId);
   },
 });
 

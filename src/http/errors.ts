@@ -1,20 +1,29 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ForbiddenError, InvalidArgumentsError, UnauthenticatedError } from '../sessions/errors.js';
+import { ForbiddenError, InvalidArgumentsError, RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
 
 // Duck-typed: graphql's CommonJS and ES builds can both be loaded, and instanceof fails across them.
 function isGraphQLError(error: unknown): error is GraphQLError {
   return error instanceof Error && error.name === 'GraphQLError';
 }
 
-function topLevel(error: unknown, message: string, code: string, status: number): GraphQLError {
+function topLevel(
+  error: unknown,
+  message: string,
+  code: string,
+  status: number,
+  headers?: Record<string, string>,
+): GraphQLError {
   const at = isGraphQLError(error) ? error : undefined;
   return new GraphQLError(message, {
     nodes: at?.nodes,
     path: at?.path,
-    extensions: { code, http: { status } },
+    extensions: { code, http: headers ? { status, headers } : { status } },
   });
 }
+
+/** Seconds a client should wait before retrying while the database is away. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 /** The error and what it wraps: a GraphQLError's originalError, any error's cause. */
 function causes(error: unknown): unknown[] {
@@ -28,6 +37,7 @@ function causes(error: unknown): unknown[] {
 const UNREACHABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'EPIPE',
   'ETIMEDOUT',
   'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
@@ -61,10 +71,16 @@ export function maskError(error: unknown): Error {
   if (unauthenticated) return topLevel(error, (unauthenticated as Error).message, 'UNAUTHENTICATED', 401);
   const forbidden = chain.find((e) => e instanceof ForbiddenError);
   if (forbidden) return topLevel(error, (forbidden as Error).message, 'FORBIDDEN', 403);
+  const limited = chain.find((e): e is RateLimitedError => e instanceof RateLimitedError);
+  if (limited) {
+    return topLevel(error, limited.message, 'RATE_LIMITED', 429, { 'Retry-After': String(limited.retryAfterSeconds) });
+  }
   const badArguments = chain.find((e) => e instanceof InvalidArgumentsError);
   if (badArguments) return topLevel(error, (badArguments as Error).message, 'BAD_USER_INPUT', 400);
   if (isDatabaseUnavailable(error)) {
-    return topLevel(error, 'The database is unavailable; try again shortly', 'SERVICE_UNAVAILABLE', 503);
+    return topLevel(error, 'The database is unavailable; try again shortly', 'SERVICE_UNAVAILABLE', 503, {
+      'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+    });
   }
   // JSON.parse of a malformed `variables` or `extensions` query parameter, before any GraphQL.
   if (chain.some((e) => e instanceof SyntaxError) && !(isGraphQLError(error) && error.path)) {
@@ -83,16 +99,13 @@ export function maskError(error: unknown): Error {
   return topLevel(error, 'Unexpected error.', 'INTERNAL_SERVER_ERROR', 500);
 }
 
-/** Yoga logs every error it masks; a refused credential or bad input is an answer, not a fault. */
+/**
+ * Yoga logs every error it masks; a refusal (4xx) is an answer, not a fault, and an unreachable
+ * database is reported once by the readiness watch, not per request.
+ */
 export function isExpectedError(error: unknown): boolean {
-  return causes(error).some(
-    (e) =>
-      e instanceof UnauthenticatedError ||
-      e instanceof ForbiddenError ||
-      e instanceof InvalidArgumentsError ||
-      e instanceof SyntaxError ||
-      codeOf(e)?.startsWith('22'),
-  );
+  const http = (maskError(error) as GraphQLError).extensions?.['http'] as { status?: number } | undefined;
+  return http?.status !== undefined && (http.status < 500 || http.status === 503);
 }
 
 /** The complete list of top-level codes in the contract. */
@@ -125,37 +138,47 @@ const unsupportedMediaType = () =>
     extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
   });
 
+type HttpExtension = { status?: number; spec?: boolean; headers?: Record<string, string> };
+
 /**
  * Every top-level error leaves with a contract code and status: yoga's codes are renamed, the
- * parser's own message (`originalError`) is dropped, a mutation over GET is a 400 as the contract's
- * table says (yoga answers 405), and a body of no GraphQL media type is a 400 with a body.
+ * parser's own message (`originalError`) is dropped, and a mutation over GET is a 400 as the
+ * contract's table says (yoga answers 405). A result with `data` is 200 whatever its errors
+ * (GraphQL over HTTP requires 2xx there), so its errors lose their statuses.
  */
+export function applyContractCodes(result: unknown): void {
+  for (const item of Array.isArray(result) ? result : [result]) {
+    const { data, errors } = item as { data?: unknown; errors?: readonly GraphQLError[] };
+    for (const error of errors ?? []) {
+      const extensions = error.extensions as Record<string, unknown>;
+      const http = extensions['http'] as HttpExtension | undefined;
+      if (http?.status === 405) {
+        http.status = 400;
+        delete http.headers;
+      }
+      extensions['code'] = contractCode(extensions['code'], http?.status);
+      delete extensions['originalError'];
+      if (data != null) delete extensions['http'];
+      // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
+      // flag would answer them 200), as GraphQL over HTTP recommends.
+      else if (extensions['code'] === 'BAD_REQUEST' && http) http.spec = false;
+    }
+  }
+}
+
+/** The contract's codes and statuses on yoga's own path; a POST body must be JSON. */
 export function useContractErrorCodes(): Plugin {
   return {
-    onRequestParse({ requestParser, setRequestParser }) {
-      if (!requestParser) {
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      const json = /^application\/(graphql\+)?json\b/i.test(request.headers.get('content-type') ?? '');
+      if (!requestParser || (request.method === 'POST' && !json)) {
         setRequestParser(() => {
           throw unsupportedMediaType();
         });
       }
     },
     onResultProcess({ result }) {
-      for (const item of Array.isArray(result) ? result : [result]) {
-        const errors = (item as { errors?: readonly GraphQLError[] }).errors;
-        for (const error of errors ?? []) {
-          const extensions = error.extensions as Record<string, unknown>;
-          const http = extensions['http'] as { status?: number; spec?: boolean; headers?: Record<string, string> } | undefined;
-          if (http?.status === 405) {
-            http.status = 400;
-            delete http.headers;
-          }
-          extensions['code'] = contractCode(extensions['code'], http?.status);
-          delete extensions['originalError'];
-          // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
-          // flag would answer them 200), as GraphQL over HTTP recommends.
-          if (extensions['code'] === 'BAD_REQUEST' && http) http.spec = false;
-        }
-      }
+      applyContractCodes(result);
     },
   };
 }

@@ -1,105 +1,228 @@
-import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import type { GraphQLError, ValidationContext } from 'graphql';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type GraphiQLOptions, useReadinessCheck } from 'graphql-yoga';
-import type { Authenticator } from '../auth/credentials.js';
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseAuthorization } from '../auth/credentials.js';
+import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
 import type { Database } from '../db/client.js';
-import { type Context, createContext } from '../graphql/builder.js';
-import { schema } from '../graphql/schema.js';
-import type { SessionsService } from '../sessions/service.js';
-import { isExpectedError, maskError, useContractErrorCodes } from './errors.js';
-import { type RateLimit, useRateLimit } from './rate-limit.js';
+import { log } from '../log.js';
+import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
+import { answerOperation, type GraphQLServer, MAX_BATCH, resultMediaType } from './graphql.js';
 
-/** Operation bounds of the contract, measured as graphql-armor measures them. */
-export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50 } as const;
+/** How long /ready waits for the database before answering 503. */
+export const READY_TIMEOUT_MS = 1000;
 
-export const EXAMPLE_OPERATION = `# Put your secret key in the Headers tab below (npm start printed it on first start):
-#   { "Authorization": "Bearer tr_dev_..." }
-# The id is a friendly id (session_...) or your own externalId.
-mutation UpdateSession($id: ID!, $input: UpdateSessionInput!) {
-  updateSession(id: $id, input: $input) {
-    __typename
-    ... on UpdateSessionSuccess {
-      session { id externalId tags metadata version updatedAt }
+export interface HttpOptions {
+  yoga: GraphQLServer;
+  database: Database;
+  maxRequestBytes: number;
+  rateLimit: RateLimit;
+  /** Origins a browser may call from (CORS); '*' for any; empty for none. */
+  corsOrigins: readonly string[];
+  /** False while the process still waits for its database at start. */
+  ready: () => boolean;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const JSON_BODY = /^application\/(graphql\+)?json\b/i;
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': JSON_TYPE, ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/** A top-level GraphQL error in the contract's shape, for refusals made before yoga runs. */
+function graphqlError(message: string, code: string) {
+  return { errors: [{ message, extensions: { code } }] };
+}
+
+function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The HTTP front door: routing, CORS, the per-credential rate limit, capped bodies, readiness,
+ * graceful shutdown. Plain JSON POSTs to /graphql take a lean path into yoga's pipeline; GET,
+ * GraphiQL, batches and event streams go through yoga's own adapter.
+ */
+export class HttpServer {
+  readonly server: Server;
+  private readonly limiter: RateLimiter;
+  private readonly inFlight = new Set<ServerResponse>();
+  private stopping = false;
+
+  constructor(private readonly options: HttpOptions) {
+    this.limiter = new RateLimiter(options.rateLimit);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error) => {
+        log.error('request failed', error);
+        send(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR'));
+      });
+    });
+  }
+
+  /** Listens; resolves with the base URL. A taken port rejects with the listen error. */
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${shownHost}:${address.port}`;
+  }
+
+  /**
+   * Stops accepting connections and closes idle ones at once; answers in flight finish with
+   * `Connection: close`. Those still unanswered after `graceMs` get a 503, then every socket closes.
+   */
+  async shutdown(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    for (const res of this.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      for (const res of this.inFlight) {
+        send(res, 503, graphqlError('The server is shutting down; retry on another instance', 'SERVICE_UNAVAILABLE'), {
+          connection: 'close',
+          'retry-after': '1',
+        });
+      }
+      setImmediate(() => this.server.closeAllConnections());
+    }, graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+    if (this.stopping) res.setHeader('connection', 'close');
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (!this.cors(req, res)) return;
+    if (path === '/health') return send(res, 200, { status: 'ok' });
+    if (path === '/ready') return this.ready(res);
+    if (!this.options.ready()) {
+      return send(res, 503, graphqlError('The service is starting: its database is not ready yet', 'SERVICE_UNAVAILABLE'), {
+        'retry-after': '1',
+      });
     }
-    ... on Error { code message }
-    ... on InvalidInputError { issues { path message } }
+    if (path === '/graphql') return this.graphql(req, res);
+    send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql' });
+  }
+
+  /** CORS for the origins configured; answers preflights. False when the request is answered. */
+  private cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    const { corsOrigins } = this.options;
+    const allowed = origin !== undefined && (corsOrigins.includes('*') || corsOrigins.includes(origin));
+    if (allowed) {
+      res.setHeader('access-control-allow-origin', corsOrigins.includes('*') ? '*' : origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader('access-control-expose-headers', 'ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset');
+    }
+    if (req.method !== 'OPTIONS') return true;
+    if (allowed) {
+      res.setHeader('access-control-allow-methods', 'GET, POST, PATCH, OPTIONS');
+      res.setHeader('access-control-allow-headers', 'Authorization, Content-Type, Accept, If-Match');
+      res.setHeader('access-control-max-age', '600');
+    }
+    res.writeHead(204, { allow: 'GET, POST, PATCH, OPTIONS' });
+    res.end();
+    return false;
+  }
+
+  private async ready(res: ServerResponse): Promise<void> {
+    try {
+      if (!this.options.ready()) throw new Error('not migrated yet');
+      await timeout(this.options.database.ping(), READY_TIMEOUT_MS);
+      send(res, 200, { status: 'ready' });
+    } catch {
+      send(res, 503, { status: 'unavailable', reason: 'the database does not answer' }, { 'retry-after': '1' });
+    }
+  }
+
+  /**
+   * The rate limit of the credential (of the client address without one): `cost` tokens, or a 429.
+   * Every answer carries the x-ratelimit-* headers. `check` looks without taking.
+   */
+  private admit(res: ServerResponse, key: string, cost: number, check = false): boolean {
+    if (!this.limiter.enabled) return true;
+    const allowance: Allowance = check ? this.limiter.check(key, cost) : this.limiter.take(key, cost);
+    res.setHeader('x-ratelimit-limit', String(allowance.limit));
+    res.setHeader('x-ratelimit-remaining', String(allowance.remaining));
+    res.setHeader('x-ratelimit-reset', String(allowance.resetSeconds));
+    if (allowance.allowed) return true;
+    const { perSecond } = this.limiter.limit;
+    send(
+      res,
+      429,
+      graphqlError(
+        `Too many requests: at most ${perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`,
+        'RATE_LIMITED',
+      ),
+      { 'retry-after': String(allowance.retryAfterSeconds) },
+    );
+    return false;
+  }
+
+  private async graphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { yoga, maxRequestBytes } = this.options;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const key = this.limiter.enabled ? rateKey(req) : '';
+    const mediaType = resultMediaType(req.headers.accept);
+    const lean = req.method === 'POST' && JSON_BODY.test(req.headers['content-type'] ?? '') && mediaType !== null;
+    if (!lean) {
+      if (this.admit(res, key, 1)) await yoga(req, res, { address });
+      return;
+    }
+    if (!this.admit(res, key, 1, true)) return;
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxRequestBytes);
+    } catch (error) {
+      if (error instanceof BodyAbortedError) return void res.destroy();
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      // The rest of the body is never read: the connection closes after this answer.
+      return send(res, 413, graphqlError(error.message, 'PAYLOAD_TOO_LARGE'), { connection: 'close' });
+    }
+    let params: unknown;
+    try {
+      params = JSON.parse(body.toString('utf8'));
+    } catch {
+      return send(res, 400, graphqlError('Malformed JSON in the request body', 'BAD_REQUEST'));
+    }
+    // A batch counts as many requests as it holds operations.
+    const cost = Array.isArray(params) && params.length > 1 && params.length <= MAX_BATCH ? params.length : 1;
+    if (!this.admit(res, key, cost)) return;
+    if (!Array.isArray(params)) return answerOperation(yoga, params, mediaType!, req, res, address);
+    const response = await yoga.fetch(
+      `http://localhost${req.url}`,
+      { method: 'POST', headers: req.headers as Record<string, string>, body },
+      { req, res, address },
+    );
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
   }
 }
-`;
 
-// Reported into validation instead of thrown out of it, so the refusal is a 400
-// GRAPHQL_VALIDATION_FAILED like any other invalid document.
-const asValidationError = {
-  propagateOnRejection: false,
-  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
-};
-
-// Yoga's GraphiQL takes `headers` and `variables` (untyped) as the first tab's editors.
-const GRAPHIQL: GraphiQLOptions & { variables: string } = {
-  title: 'sessions-gateway',
-  defaultQuery: EXAMPLE_OPERATION,
-  variables: JSON.stringify({ id: 'chat_1234', input: { tags: ['chat:1234'], metadata: { topic: 'billing' } } }, null, 2),
-  headers: JSON.stringify({ Authorization: 'Bearer tr_dev_...' }, null, 2),
-  defaultEditorToolsVisibility: 'headers',
-};
-let graphiqlPage: string | undefined;
-
-export interface ServerOptions {
-  database: Database;
-  auth: Authenticator;
-  sessions: SessionsService;
-  maxRequestBytes: number;
-  graphiql: boolean;
-  production: boolean;
-  rateLimit?: RateLimit;
-}
-
-export function createGraphQLServer(options: ServerOptions) {
-  const { database, auth, sessions } = options;
-  return createYoga<Record<string, unknown>, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    healthCheckEndpoint: '/health',
-    landingPage: false,
-    maxRequestBodySize: options.maxRequestBytes,
-    graphiql: options.graphiql ? GRAPHIQL : false,
-    // GraphiQL's whole bundle from npm, inlined into one page rendered once: no CDN, no request
-    // leaves the host.
-    renderGraphiQL: (opts) => (graphiqlPage ??= renderGraphiQL(opts)),
-    maskedErrors: { maskError },
-    logging: {
-      debug: () => {},
-      info: (...args) => console.info(...args),
-      warn: (...args) => console.warn(...args),
-      error: (...args) => {
-        if (!args.some(isExpectedError)) console.error(...args);
-      },
-    },
-    context: ({ request }) =>
-      createContext(() => auth.authenticate(request.headers.get('authorization')), sessions),
-    plugins: [
-      useRateLimit(options.rateLimit ?? { perSecond: 0, burst: 1 }),
-      EnvelopArmorPlugin({
-        maxAliases: { n: OPERATION_LIMITS.aliases, ...asValidationError },
-        maxDepth: { n: OPERATION_LIMITS.depth, ...asValidationError },
-        maxTokens: { n: OPERATION_LIMITS.tokens },
-        maxDirectives: { n: OPERATION_LIMITS.directives, ...asValidationError },
-        costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: options.production },
-      }),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          try {
-            await database.ping();
-            return true;
-          } catch {
-            return false;
-          }
-        },
-      }),
-      useContractErrorCodes(),
-    ],
-  });
+/** The rate limit's key: the credential itself however it is spelled, else the client address. */
+function rateKey(req: IncomingMessage): string {
+  try {
+    return 'credential:' + createHash('sha256').update(parseAuthorization(req.headers.authorization)).digest('base64url');
+  } catch {
+    return `address:${req.socket.remoteAddress ?? 'unknown'}`;
+  }
 }

@@ -83,6 +83,16 @@ export class UnauthenticatedError extends Error {
   }
 }
 
+/** Too many requests (or failed authentications) from one credential or address (429). */
+export class RateLimitedError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A valid credential used where it may not be (403). */
 export class ForbiddenError extends Error {}
 

@@ -1,0 +1,63 @@
+import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ForbiddenError } from '../sessions/errors.js';
+import type { Context } from './builder.js';
+
+/** Root fields that need no credential: introspection and the subgraph's SDL. */
+const OPEN_ROOT_FIELDS = new Set(['__typename', '__schema', '__type', '_service']);
+
+/** The root field names an operation selects, through fragments (directives are not evaluated). */
+function rootFields(document: DocumentNode, operation: OperationDefinitionNode): Set<string> {
+  const fragments = new Map<string, SelectionSetNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition.selectionSet);
+  }
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (set: SelectionSetNode) => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) names.add(selection.name.value);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) visit(fragment);
+      }
+    }
+  };
+  visit(operation.selectionSet);
+  return names;
+}
+
+/**
+ * Refuses before execution, with no `data`, an operation its credential may not run: any data
+ * field without a valid credential (401), a mutation or a listing with a public token (403).
+ * Reading a session a public token does not cover stays a field error, decided by the core.
+ */
+export function useCredentialGuard(mask: (error: unknown) => Error): Plugin<Context> {
+  const guard = async (
+    args: { document: DocumentNode; operationName?: string | null; contextValue: Context },
+    stop: (result: { errors: Error[] }) => void,
+  ) => {
+    const operation = getOperationAST(args.document, args.operationName);
+    if (!operation) return;
+    const fields = rootFields(args.document, operation);
+    if ([...fields].every((name) => OPEN_ROOT_FIELDS.has(name))) return;
+    try {
+      const principal = await args.contextValue.principal();
+      if (principal.kind === 'public') {
+        // The core refuses these too; refusing here keeps `data` out of the answer.
+        if (operation.operation === 'mutation') {
+          throw new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
+        }
+        if (fields.has('sessions')) throw new ForbiddenError('A public access token cannot list sessions: use a secret key');
+      }
+    } catch (error) {
+      stop({ errors: [mask(error)] });
+    }
+  };
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never),
+    onSubscribe: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never),
+  };
+}
