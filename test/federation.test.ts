@@ -26,6 +26,22 @@ const CHATS_SDL = `
   }
 `;
 
+/** A third subgraph that knows sessions only by the caller's own id, Trigger.dev's addressing key. */
+const NOTES_SDL = `
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])
+  type Note @key(fields: "id") {
+    id: ID!
+    text: String!
+    session: Session
+  }
+  type Session @key(fields: "externalId", resolvable: false) {
+    externalId: String!
+  }
+  type Query {
+    notes: [Note!]!
+  }
+`;
+
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,7 +64,7 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
       const s = await t.createSession(mine.secretKey, baseCreateInput({ tags: [`chat:${i}`], externalId: `chat-${i}` }));
       chats.push({ id: `c${i}`, title: `Chat ${i}`, sessionId: s.id });
     }
-    const foreign = await t.createSession(theirs.secretKey, baseCreateInput({ tags: ['secret'] }));
+    const foreign = await t.createSession(theirs.secretKey, baseCreateInput({ tags: ['secret'], externalId: 'theirs-0' }));
     chats.push({ id: 'foreign', title: 'Points at another environment', sessionId: foreign.id });
     chats.push({ id: 'dangling', title: 'Points at nothing', sessionId: 'session_doesnotexist' });
 
@@ -65,6 +81,23 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
     });
     const chatServer = await serve(chatYoga);
     servers.push(chatServer.server);
+    const notes = [
+      { id: 'n0', text: 'by externalId', externalId: 'chat-0' },
+      { id: 'n7', text: 'by externalId', externalId: 'chat-7' },
+      { id: 'nx', text: 'a friendly id in the externalId key', externalId: chats[3]!.sessionId },
+      { id: 'nf', text: 'another environment only', externalId: 'theirs-0' },
+    ];
+    const noteYoga = createYoga({
+      schema: buildSubgraphSchema({
+        typeDefs: parse(NOTES_SDL),
+        resolvers: {
+          Query: { notes: () => notes },
+          Note: { session: (note: { externalId: string }) => ({ __typename: 'Session', externalId: note.externalId }) },
+        },
+      }),
+    });
+    const noteServer = await serve(noteYoga);
+    servers.push(noteServer.server);
 
     // Our SDL as a gateway's build step gets it: _service { sdl }, no credentials needed.
     const sdlResponse = await fetch(`${sessions.url}/graphql`, {
@@ -76,6 +109,7 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
     const composed = composeServices([
       { name: 'sessions', typeDefs: parse(sdl), url: `${sessions.url}/graphql` },
       { name: 'chats', typeDefs: parse(CHATS_SDL), url: `${chatServer.url}/graphql` },
+      { name: 'notes', typeDefs: parse(NOTES_SDL), url: `${noteServer.url}/graphql` },
     ]);
     if (composed.errors) throw new Error(`composition failed: ${composed.errors.map((e) => e.message).join('; ')}`);
 
@@ -131,6 +165,19 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
     expect(t.sessionQueries()).toHaveLength(1);
   });
 
+  it('resolves sessions a subgraph references by externalId, and only by externalId', async () => {
+    await t.gql('{ session(id: "warm") { id } }', {}, mine.secretKey);
+    t.queries.length = 0;
+    const body = await viaGateway('{ notes { id session { id externalId tags } } }', mine.secretKey);
+    const byNote = new Map(body.data.notes.map((n: any) => [n.id, n.session]));
+    expect(byNote.get('n0')).toEqual({ id: chats[0]!.sessionId, externalId: 'chat-0', tags: ['chat:0'] });
+    expect(byNote.get('n7')).toEqual({ id: chats[7]!.sessionId, externalId: 'chat-7', tags: ['chat:7'] });
+    // A friendly id is no externalId, and another environment's externalId is not ours.
+    expect(byNote.get('nx')).toBeNull();
+    expect(byNote.get('nf')).toBeNull();
+    expect(t.sessionQueries()).toHaveLength(1);
+  });
+
   it("keeps environments apart through the gateway: another environment's session and an unknown id are null", async () => {
     const body = await viaGateway('{ chats { id session { id tags } } }', mine.secretKey);
     const byChat = new Map(body.data.chats.map((c: any) => [c.id, c.session]));
@@ -147,6 +194,33 @@ describe.each(drivers)('federation through a real gateway on %s', (driver) => {
     const body = await viaGateway('{ chats { id session { id tags } } }');
     expect(body.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
     expect(JSON.stringify(body.data ?? null)).not.toContain('chat:0');
+  });
+
+  it('resolves the id key by friendly id only and the externalId key by externalId only, both kinds in one statement', async () => {
+    await t.gql('{ session(id: "warm") { id } }', {}, mine.secretKey);
+    t.queries.length = 0;
+    const representations = [
+      { __typename: 'Session', id: chats[1]!.sessionId },
+      { __typename: 'Session', id: 'chat-1' }, // an externalId in the id key: no such id
+      { __typename: 'Session', externalId: 'chat-2' },
+      { __typename: 'Session', externalId: chats[2]!.sessionId }, // a friendly id is no externalId
+      { __typename: 'Session', externalId: 'nobody' },
+    ];
+    const { status, body } = await t.gql(
+      'query($r: [_Any!]!) { _entities(representations: $r) { ... on Session { id externalId } } }',
+      { r: representations },
+      mine.secretKey,
+    );
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+    expect(body.data._entities).toEqual([
+      { id: chats[1]!.sessionId, externalId: 'chat-1' },
+      null,
+      { id: chats[2]!.sessionId, externalId: 'chat-2' },
+      null,
+      null,
+    ]);
+    expect(t.sessionQueries()).toHaveLength(1);
   });
 
   it('answers _entities directly in the order given, unknown ids as null, in one statement', async () => {

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +33,15 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv) {
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * A failed `npm run …`: a non-zero exit, and on stdout only npm's own one JSON object (json mode,
+ * set in .npmrc), never a partial result; the message is on stderr.
+ */
+function expectFailed(result: { code: number | null; stdout: string }) {
+  expect(result.code).not.toBe(0);
+  expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: result.code } });
 }
 
 /** `npm run cli -- …`, exactly as the README says. */
@@ -106,6 +117,44 @@ describe.each(drivers)('npm start on %s', (driver) => {
     expect(output.text).toContain('SIGTERM: finishing in-flight requests');
   }, 120_000);
 
+  it('refuses a second process on the same embedded database, and the CLI refuses while the server runs', async () => {
+    const { child, output } = start();
+    await waitFor(child, /listening on (http:\/\/[\d.:]+)\/graphql/, output);
+    try {
+      if (driver === 'pglite') {
+        const second = await run('npm', ['start'], { ...setup.env, PORT: '0' });
+        expect(second.code).not.toBe(0);
+        expect(second.stderr).toMatch(/is in use by process \d+ .*PGlite serves one process at a time/);
+        const rotate = await cli(['key', 'rotate', '--env', 'dev', '--json'], setup.env);
+        expectFailed(rotate);
+        expect(rotate.stderr).toMatch(/^error: The embedded database in .* is in use by process \d+ .*stop that process/m);
+        expect(rotate.stderr).not.toMatch(/tr_dev_|at .*\.ts/);
+      } else {
+        // A real server is shared: the CLI works beside a running instance.
+        const rotate = await cli(['env', 'create', '--slug', 'beside', '--type', 'STAGING', '--json'], setup.env);
+        expect(rotate.code).toBe(0);
+      }
+    } finally {
+      const exited = new Promise((resolve) => child.on('close', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 120_000);
+
+  it('prints one line naming PORT when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = String((blocker.address() as AddressInfo).port);
+    try {
+      const taken = await run('npm', ['start'], { ...setup.env, PORT: port });
+      expect(taken.code).not.toBe(0);
+      expect(taken.stderr).toContain(`Port ${port} on 127.0.0.1 is already in use: stop what holds it, or set PORT to another port.`);
+      expect(taken.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
+
   it('creates no second environment on the next start, and the key still works', async () => {
     const { child, output } = start();
     const [, url] = await waitFor(child, /listening on (http:\/\/[\d.:]+)\/graphql/, output);
@@ -116,6 +165,29 @@ describe.each(drivers)('npm start on %s', (driver) => {
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     child.kill('SIGINT');
     expect(await exited).toBe(0);
+  }, 120_000);
+});
+
+describe.each(drivers)('npm start with NODE_ENV=production on an empty %s database', (driver) => {
+  let setup: Awaited<ReturnType<typeof processEnv>>;
+  beforeAll(async () => {
+    setup = await processEnv(driver);
+  });
+  afterAll(() => setup?.cleanup());
+
+  it('creates no environment and prints the CLI command that makes one', async () => {
+    const child = spawn('npm', ['start'], { cwd: root, env: { ...setup.env, PORT: '0', NODE_ENV: 'production' } });
+    const output = { text: '' };
+    child.stdout.on('data', (d) => (output.text += d));
+    child.stderr.on('data', (d) => (output.text += d));
+    await waitFor(child, /npm run cli -- env create --slug production --type PRODUCTION/, output);
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output.text).not.toMatch(/tr_(dev|prod)_/);
+    expect(output.text).not.toContain('First start: created');
+    const created = await cli(['env', 'create', '--slug', 'production', '--type', 'PRODUCTION', '--json'], setup.env);
+    expect(created.code).toBe(0); // the slug was free: nothing had been created
   }, 120_000);
 });
 
@@ -154,11 +226,25 @@ describe.each(drivers)('CLI on %s', (driver) => {
     expect(Date.parse(issued.expiresAt) - Date.now()).toBeGreaterThan(14 * 60_000);
   }, 120_000);
 
+  it('refuses an existing slug in one line, with no SQL and no secret', async () => {
+    expect((await cli(['env', 'create', '--slug', 'twice', '--type', 'STAGING', '--json'], setup.env)).code).toBe(0);
+    const again = await cli(['env', 'create', '--slug', 'twice', '--type', 'STAGING', '--json'], setup.env);
+    expectFailed(again);
+    expect(again.stderr.trim().split('\n').at(-1)).toBe(
+      'error: An environment with slug "twice" already exists: pick another slug, or rotate its key with `key rotate --env twice`',
+    );
+  }, 120_000);
+
+  it('shows npm’s own errors: an unknown script fails loudly', async () => {
+    const unknown = await run('npm', ['run', 'no-such-script'], setup.env);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('Missing script: "no-such-script"');
+  }, 60_000);
+
   it('migrate succeeds on an up-to-date database, and errors go to stderr with a non-zero exit', async () => {
     expect((await cli(['migrate'], setup.env)).code).toBe(0);
     const missing = await cli(['key', 'rotate', '--env', 'nope', '--json'], setup.env);
-    expect(missing.code).not.toBe(0);
-    expect(missing.stdout).toBe('');
+    expectFailed(missing);
     expect(missing.stderr).toContain('No environment with slug "nope"');
     const badType = await cli(['env', 'create', '--slug', 'x', '--type', 'LOCAL'], setup.env);
     expect(badType.code).not.toBe(0);

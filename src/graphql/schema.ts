@@ -12,6 +12,19 @@ export const schema = builder.toSubGraphSchema({
   federationDirectives: ['@key'],
 });
 
+// The federation plumbing is described too, for the docs explorer (the subgraph SDL omits it).
+const described: Record<string, string> = {
+  _Any: 'A representation of an entity: { "__typename": "Session", "id": "session_..." } or { ..., "externalId": "..." }.',
+  _Entity: 'Every entity type of this subgraph: Session.',
+  _Service: 'This subgraph, for gateways.',
+};
+for (const [name, description] of Object.entries(described)) schema.getType(name)!.description = description;
+const rootFields = schema.getQueryType()!.getFields();
+rootFields['_entities']!.description =
+  'Sessions by federation keys, in the order given, null where none is yours; one query for the whole batch.';
+rootFields['_entities']!.args[0]!.description = 'The representations to resolve.';
+rootFields['_service']!.description = 'The subgraph SDL (no credentials needed).';
+
 /** schema.graphql: the subgraph SDL, as `_service { sdl }` serves it. */
 export function printSchema(): string {
   return printSubgraphSchema(lexicographicSortSchema(schema));

@@ -108,24 +108,24 @@ export function isExpectedError(error: unknown): boolean {
   return http?.status !== undefined && (http.status < 500 || http.status === 503);
 }
 
-/** The complete list of top-level codes in the contract. */
-const CONTRACT_CODES = new Set([
-  'BAD_REQUEST',
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_USER_INPUT',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'PAYLOAD_TOO_LARGE',
-  'RATE_LIMITED',
-  'SERVICE_UNAVAILABLE',
-  'INTERNAL_SERVER_ERROR',
-]);
+/** The complete list of top-level codes in the contract, each with its HTTP status. */
+const CONTRACT_STATUS: Record<string, number> = {
+  BAD_REQUEST: 400,
+  GRAPHQL_PARSE_FAILED: 400,
+  GRAPHQL_VALIDATION_FAILED: 400,
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL_SERVER_ERROR: 500,
+};
 const RENAMED: Record<string, string> = { REQUEST_ENTITY_TOO_LARGE: 'PAYLOAD_TOO_LARGE' };
 
 /** The contract's code for an error as yoga or graphql-js left it. */
 function contractCode(code: unknown, status: number | undefined): string {
-  if (typeof code === 'string' && CONTRACT_CODES.has(code)) return code;
+  if (typeof code === 'string' && CONTRACT_STATUS[code]) return code;
   if (typeof code === 'string' && RENAMED[code]) return RENAMED[code];
   // graphql-js does not code a variable that fails its type; yoga's other 400s (operation
   // resolution, say) are requests that cannot run.
@@ -141,10 +141,10 @@ const unsupportedMediaType = () =>
 type HttpExtension = { status?: number; spec?: boolean; headers?: Record<string, string> };
 
 /**
- * Every top-level error leaves with a contract code and status: yoga's codes are renamed, the
- * parser's own message (`originalError`) is dropped, and a mutation over GET is a 400 as the
- * contract's table says (yoga answers 405). A result with `data` is 200 whatever its errors
- * (GraphQL over HTTP requires 2xx there), so its errors lose their statuses.
+ * Every top-level error leaves with a contract code and its status from the table (a mutation
+ * over GET is a 400, not yoga's 405; too many batched operations a 400, not its 413), and the
+ * parser's own message (`originalError`) is dropped. A result with `data` is 200 whatever its
+ * errors (GraphQL over HTTP requires 2xx there), so its errors lose their statuses.
  */
 export function applyContractCodes(result: unknown): void {
   for (const item of Array.isArray(result) ? result : [result]) {
@@ -152,16 +152,19 @@ export function applyContractCodes(result: unknown): void {
     for (const error of errors ?? []) {
       const extensions = error.extensions as Record<string, unknown>;
       const http = extensions['http'] as HttpExtension | undefined;
-      if (http?.status === 405) {
-        http.status = 400;
-        delete http.headers;
-      }
-      extensions['code'] = contractCode(extensions['code'], http?.status);
+      // graphql-js codes no variable that fails its type: the engine's own request error, which
+      // stays 200 for application/json clients like a parse or validation error.
+      if (extensions['code'] === undefined && http?.status === 400) http.spec = true;
+      const code = contractCode(extensions['code'], http?.status);
+      extensions['code'] = code;
       delete extensions['originalError'];
       if (data != null) delete extensions['http'];
-      // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
-      // flag would answer them 200), as GraphQL over HTTP recommends.
-      else if (extensions['code'] === 'BAD_REQUEST' && http) http.spec = false;
+      else if (http) {
+        http.status = CONTRACT_STATUS[code];
+        // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
+        // flag would answer them 200), as GraphQL over HTTP recommends.
+        if (code === 'BAD_REQUEST') http.spec = false;
+      }
     }
   }
 }

@@ -1,0 +1,208 @@
+import { batchRequests } from 'graphql-request';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewEnvironment } from '../src/auth/environments.js';
+import { baseCreateInput, drivers, GET, type TestApp, startTestApp, UPDATE } from './support.js';
+
+const post = (t: TestApp, body: unknown, headers: Record<string, string> = {}) =>
+  t.fetch('/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+describe.each(drivers)('batching on %s', (driver) => {
+  let t: TestApp;
+  let env: NewEnvironment;
+  beforeAll(async () => {
+    t = await startTestApp(driver);
+    env = await t.newEnvironment();
+  });
+  afterAll(() => t?.close());
+  const auth = () => ({ authorization: `Bearer ${env.secretKey}` });
+
+  it("answers graphql-request's batchRequests with each result in order", async () => {
+    const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'batch-1' }));
+    const results = await batchRequests(`${t.url}/graphql`, [
+      { document: GET, variables: { id: 'batch-1' } },
+      { document: UPDATE, variables: { id: 'batch-1', input: { tags: ['batched'] } } },
+      { document: GET, variables: { id: 'session_nope' } },
+    ], auth());
+    expect(results.map((r) => Object.keys(r.data as object))).toEqual([['session'], ['updateSession'], ['session']]);
+    expect((results[0]!.data as any).session.id).toBe(s.id);
+    expect((results[1]!.data as any).updateSession.session).toMatchObject({ tags: ['batched'], version: 2 });
+    expect((results[2]!.data as any).session).toBeNull();
+    expect((await t.row(env.environmentId, s.id))!.tags).toEqual(['batched']);
+  });
+
+  it('accepts 10 operations and refuses 11 with 400, running none of them', async () => {
+    const s = await t.createSession(env.secretKey);
+    const op = { query: UPDATE, variables: { id: s.id, input: { tags: ['ten'] } } };
+    const ten = await post(t, Array(10).fill(op), auth());
+    expect(ten.status).toBe(200);
+    expect(((await ten.json()) as unknown[]).length).toBe(10);
+    expect((await t.row(env.environmentId, s.id))!.version).toBe(11);
+    const eleven = await post(t, Array(11).fill(op), auth());
+    expect(eleven.status).toBe(400);
+    expect(((await eleven.json()) as any).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect((await t.row(env.environmentId, s.id))!.version).toBe(11);
+  });
+
+  it('bounds and authenticates each operation as if sent alone', async () => {
+    const tooManyAliases = `{ session(id: "x") { ${Array.from({ length: 16 }, (_, i) => `a${i}: id`).join(' ')} } }`;
+    const response = await post(t, [{ query: '{ __typename }' }, { query: tooManyAliases }, { query: GET, variables: { id: 'x' } }], auth());
+    const [ok, bounded, read] = (await response.json()) as any[];
+    expect(ok).toEqual({ data: { __typename: 'Query' } });
+    expect(bounded.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(bounded).not.toHaveProperty('data');
+    expect(read).toEqual({ data: { session: null } });
+
+    const anonymous = await post(t, [{ query: '{ __typename }' }, { query: GET, variables: { id: 'x' } }]);
+    const [open, refused] = (await anonymous.json()) as any[];
+    expect(open).toEqual({ data: { __typename: 'Query' } });
+    expect(refused).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] });
+  });
+});
+
+describe.each(drivers)('the rate limit and batches on %s', (driver) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(driver, { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '4' });
+  });
+  afterAll(() => t?.close());
+
+  it('counts each operation of a batch: a batch of 5 is over a burst of 4, and runs nothing', async () => {
+    const env = await t.newEnvironment();
+    const s = await t.createSession(env.secretKey); // one token
+    const op = { query: UPDATE, variables: { id: s.id, input: { tags: ['x'] } } };
+    const response = await post(t, Array(5).fill(op), { authorization: `Bearer ${env.secretKey}` });
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).not.toBeNull();
+    expect((await t.row(env.environmentId, s.id))!.version).toBe(1);
+  });
+
+  it('keys on the credential however it is spelled: scheme case and spaces share one bucket', async () => {
+    const env = await t.newEnvironment();
+    const spellings = [`Bearer ${env.secretKey}`, `bearer ${env.secretKey}`, `BEARER   ${env.secretKey}`, `  Bearer ${env.secretKey}  `];
+    const statuses: number[] = [];
+    for (const authorization of [...spellings, ...spellings]) {
+      statuses.push((await post(t, { query: GET, variables: { id: 'x' } }, { authorization })).status);
+    }
+    expect(statuses.slice(0, 4)).toEqual([200, 200, 200, 200]);
+    expect(statuses.slice(4)).toEqual([429, 429, 429, 429]);
+  });
+
+  it('sends x-ratelimit-limit, -remaining and -reset on every answer', async () => {
+    const env = await t.newEnvironment();
+    const first = await post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${env.secretKey}` });
+    expect(first.headers.get('x-ratelimit-limit')).toBe('4');
+    expect(first.headers.get('x-ratelimit-remaining')).toBe('3');
+    expect(Number(first.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(1);
+    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { authorization: `Bearer ${env.secretKey}` } });
+    expect(get.headers.get('x-ratelimit-remaining')).toBe('2');
+  });
+});
+
+describe.each(drivers)('failed authentications on %s', (driver) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(driver, { FAILED_AUTH_PER_SECOND: '1', FAILED_AUTH_BURST: '5' });
+  });
+  afterAll(() => t?.close());
+
+  it('are limited per client address: made-up keys cost a lookup each only until the budget is spent', async () => {
+    const env = await t.newEnvironment();
+    await post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${env.secretKey}` }); // cached now
+    t.queries.length = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const madeUp = `tr_dev_madeup${i}${'x'.repeat(30)}`;
+      statuses.push((await post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${madeUp}` })).status);
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
+    const lookups = t.queries.filter((q) => q.includes('"api_keys"'));
+    expect(lookups).toHaveLength(5);
+    // The good key, already known, still passes from the same address.
+    const good = await post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${env.secretKey}` });
+    expect(good.status).toBe(200);
+  });
+});
+
+describe.each(drivers)('first contact on %s', (driver) => {
+  let t: TestApp;
+  let env: NewEnvironment;
+  beforeAll(async () => {
+    t = await startTestApp(driver);
+    env = await t.newEnvironment();
+  });
+  afterAll(() => t?.close());
+
+  it('says the Bearer scheme is missing when the header holds a bare key', async () => {
+    const response = await post(t, { query: GET, variables: { id: 'x' } }, { authorization: env.secretKey });
+    expect(response.status).toBe(401);
+    const { errors } = (await response.json()) as any;
+    expect(errors[0].message).toBe(
+      'The Authorization header has a credential but no scheme: send "Authorization: Bearer <secret key or public access token>"',
+    );
+  });
+
+  it('answers a form-encoded POST (curl -d) like any other media type: 400 BAD_REQUEST saying to send JSON', async () => {
+    const response = await t.fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${env.secretKey}` },
+      body: 'query={ __typename }',
+    });
+    expect(response.status).toBe(400);
+    const { errors } = (await response.json()) as any;
+    expect(errors[0]).toMatchObject({ message: expect.stringContaining('Send the operation as JSON'), extensions: { code: 'BAD_REQUEST' } });
+  });
+
+  it('refuses a multipart body (no field takes a file), storing nothing', async () => {
+    const s = await t.createSession(env.secretKey);
+    const before = await t.row(env.environmentId, s.id);
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: UPDATE, variables: { id: s.id, input: { metadata: null } } }));
+    form.set('map', JSON.stringify({ 0: ['variables.input.metadata'] }));
+    form.set('0', new Blob(['file contents'], { type: 'text/plain' }), 'a.txt');
+    const response = await t.fetch('/graphql', { method: 'POST', headers: { authorization: `Bearer ${env.secretKey}` }, body: form });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as any).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(await t.row(env.environmentId, s.id)).toEqual(before);
+  });
+
+  it('gives no cross-origin access by default', async () => {
+    const response = await post(t, { query: '{ __typename }' }, { origin: 'https://evil.example' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    const preflight = await t.fetch('/graphql', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('CORS_ORIGINS', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { CORS_ORIGINS: 'https://app.example, https://admin.example' });
+  });
+  afterAll(() => t?.close());
+
+  it('lets the listed origins call, with the Authorization header, never with cookies', async () => {
+    const preflight = await t.fetch('/graphql', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    const response = await post(t, { query: '{ __typename }' }, { origin: 'https://admin.example' });
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://admin.example');
+    expect(response.headers.get('vary')).toMatch(/Origin/);
+    const other = await post(t, { query: '{ __typename }' }, { origin: 'https://other.example' });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
