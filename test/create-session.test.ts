@@ -360,6 +360,27 @@ describe.each(drivers)('createSession on %s', (driver) => {
     });
   });
 
+  describe('JSON depth: 64 levels for basePayload and metadata alike', () => {
+    const nested = (levels: number) => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) value = { a: value };
+      return value;
+    };
+
+    it('takes 64 levels in both, and refuses 65 in either at its path, creating nothing', async () => {
+      const ok = await create(baseCreateInput({ metadata: nested(64), ...config({ basePayload: nested(64) }) }));
+      expect(ok.result.__typename).toBe('CreateSessionSuccess');
+      const count = (await storedRows()).length;
+      const deepPayload = await create(baseCreateInput(config({ basePayload: nested(65) })));
+      expect(deepPayload.result.issues).toEqual([
+        { path: ['input', 'triggerConfig', 'basePayload'], message: 'nested deeper than 64 levels' },
+      ]);
+      const deepMetadata = await create(baseCreateInput({ metadata: nested(65) }));
+      expect(deepMetadata.result.issues).toEqual([{ path: ['input', 'metadata'], message: 'nested deeper than 64 levels' }]);
+      expect(await storedRows()).toHaveLength(count);
+    });
+  });
+
   describe('shape', () => {
     const pastDate = new Date(Date.now() - 60_000).toISOString();
     const cases: [string, Record<string, unknown>, string[]][] = [

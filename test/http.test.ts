@@ -4,7 +4,7 @@ import { type App, buildApp, type Listening, listen } from '../src/app.js';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { maskError } from '../src/http/errors.js';
-import { drivers, type TestApp, startTestApp } from './support.js';
+import { drivers, SESSION_FIELDS, type TestApp, startTestApp } from './support.js';
 
 const GQL_RESPONSE = 'application/graphql-response+json';
 
@@ -139,6 +139,15 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
       const response = await post(JSON.stringify({ query }));
       expect(response.status).toBe(400);
       expect(await codeOf(response)).toBe('GRAPHQL_PARSE_FAILED');
+    });
+
+    it('fits a full page of 100 sessions with every field in the cost limit, and refuses two of them', async () => {
+      const page = (alias: string) =>
+        `${alias}: sessions(first: 100) { edges { cursor node { ${SESSION_FIELDS} } } pageInfo { hasNextPage endCursor } }`;
+      expect((await post(JSON.stringify({ query: `{ ${page('a')} }` }))).status).toBe(200);
+      const response = await post(JSON.stringify({ query: `{ ${page('a')} ${page('b')} }` }));
+      expect(response.status).toBe(400);
+      expect(await codeOf(response)).toBe('GRAPHQL_VALIDATION_FAILED');
     });
 
     it('refuses more than 50 directives', async () => {

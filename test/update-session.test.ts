@@ -251,6 +251,20 @@ describe.each(drivers)('updateSession on %s', (driver) => {
       }
     });
 
+    it('takes metadata nested exactly 64 levels and refuses 65, at its path, row unchanged', async () => {
+      const s = await t.createSession(env.secretKey);
+      const nested = (levels: number) => {
+        let value: Record<string, unknown> = {};
+        for (let i = 1; i < levels; i++) value = { a: value };
+        return value; // {} is one level
+      };
+      expect((await update(s.id, { metadata: nested(64) })).result.__typename).toBe('UpdateSessionSuccess');
+      const before = await t.row(env.environmentId, s.id);
+      const { result } = await update(s.id, { metadata: nested(65) });
+      expect(result.issues).toEqual([{ path: ['input', 'metadata'], message: 'nested deeper than 64 levels' }]);
+      await expectUnchanged(s.id, before!);
+    });
+
     it('reports both a tag count and a tag length problem', async () => {
       const s = await t.createSession(env.secretKey);
       const { result } = await update(s.id, { tags: ['x'.repeat(150), ...Array(10).fill('t')] });

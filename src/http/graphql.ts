@@ -11,8 +11,11 @@ import type { SessionsService } from '../sessions/service.js';
 import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
 import { log } from '../log.js';
 
-/** Operation bounds of the contract, measured as graphql-armor measures them. */
-export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50, cost: 5000 } as const;
+/**
+ * Operation bounds of the contract, measured as graphql-armor measures them. The cost limit fits
+ * the heaviest legitimate operation, a full page of 100 sessions with every field (about 12,840).
+ */
+export const OPERATION_LIMITS = { aliases: 15, depth: 10, tokens: 1000, directives: 50, cost: 15_000 } as const;
 /** Operations one batched POST may carry. */
 export const MAX_BATCH = 10;
 

@@ -35,9 +35,27 @@ const externalId = z
   .max(MAX_EXTERNAL_ID_LENGTH, `externalId is at most ${MAX_EXTERNAL_ID_LENGTH} characters`)
   .refine((v) => !v.startsWith(SESSION_ID_PREFIX), `externalId may not start with "${SESSION_ID_PREFIX}"`);
 
+/**
+ * Levels of nesting of a JSON value: a scalar 0, `{}` or `[]` 1, `{"a": {}}` 2. Walked without
+ * recursion, and no further than `limit + 1` levels.
+ */
+export function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== 'object' || item instanceof Date) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 // GraphQL hands over objects without a prototype; the copy is plain JSON, as it will be stored.
 const jsonObject = z
   .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
+  .refine((v) => jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `nested deeper than ${MAX_JSON_DEPTH} levels`)
   .transform((v) => JSON.parse(JSON.stringify(v)) as JsonObject);
 
 const updateSchema = z.object({
@@ -112,15 +130,12 @@ export function isStorableText(value: string): boolean {
   return !value.includes('\u0000') && value.isWellFormed();
 }
 
-/** JSON nested deeper than MAX_JSON_DEPTH is refused before anything walks it recursively. */
+/** Far deeper than any JSON field may be: refused before anything walks the input recursively. */
+const RECURSION_GUARD_DEPTH = 2 * MAX_JSON_DEPTH;
+
+/** Each JSON field's own limit is checked with its schema, and reported at its path. */
 function assertDepth(input: unknown): void {
-  const stack: [unknown, number][] = [[input, 0]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (value === null || typeof value !== 'object' || value instanceof Date) continue;
-    if (depth > MAX_JSON_DEPTH) throw tooDeep();
-    for (const item of Object.values(value)) stack.push([item, depth + 1]);
-  }
+  if (jsonDepth(input, RECURSION_GUARD_DEPTH) > RECURSION_GUARD_DEPTH) throw tooDeep();
 }
 
 /**
