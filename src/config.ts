@@ -16,6 +16,7 @@ const schema = z.object({
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
   FAILED_AUTH_PER_SECOND: z.coerce.number().min(0).default(2),
   FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -37,6 +38,8 @@ export interface Config {
   failedAuthLimit: { perSecond: number; burst: number };
   /** Origins browsers may call from; '*' for any; empty: no cross-origin access. */
   corsOrigins: string[];
+  /** How long SIGTERM waits for in-flight requests before answering them 503. */
+  shutdownGraceMs: number;
 }
 
 /** Reads and checks the process environment once; a bad value stops the process with its name. */
@@ -62,5 +65,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     failedAuthLimit: { perSecond: e.FAILED_AUTH_PER_SECOND, burst: e.FAILED_AUTH_BURST },
     corsOrigins: e.CORS_ORIGINS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   };
 }

@@ -53,7 +53,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
     listening
-      .shutdown()
+      .shutdown(config.shutdownGraceMs)
       .then(() => app.close())
       .then(
         () => process.exit(0),

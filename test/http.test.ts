@@ -4,7 +4,7 @@ import { type App, buildApp, type Listening, listen } from '../src/app.js';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { maskError } from '../src/http/errors.js';
-import { drivers, SESSION_FIELDS, type TestApp, startTestApp } from './support.js';
+import { drivers, RawConnection, rawRequest, SESSION_FIELDS, type TestApp, startTestApp } from './support.js';
 
 const GQL_RESPONSE = 'application/graphql-response+json';
 
@@ -50,6 +50,35 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     const response = await post('{"query": "' + 'x'.repeat(40_001) + '"}');
     expect(response.status).toBe(413);
     expect(await codeOf(response)).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers a chunked body over the limit 413 with Connection: close, closes cleanly, and the next connection works', async () => {
+    const raw = await RawConnection.open(url);
+    raw.write(rawRequest('POST', '/graphql', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
+    const chunk = 'x'.repeat(10_000);
+    for (let i = 0; i < 5; i++) raw.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    const response = await raw.response();
+    expect(response.status).toBe(413);
+    expect(response.headers['connection']).toBe('close');
+    expect(JSON.parse(response.body).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await raw.closed).toBe('end');
+    expect((await post(JSON.stringify({ query: '{ __typename }' }))).status).toBe(200);
+  });
+
+  it('keeps a connection alive after a whole request, and closes it after a refusal with an unread body', async () => {
+    const raw = await RawConnection.open(url);
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    raw.write(rawRequest('POST', '/graphql', headers, body));
+    const first = await raw.response();
+    expect(first.status).toBe(200);
+    expect(first.headers['connection']).toBe('keep-alive');
+    // Declared too large: refused from Content-Length, before a byte of the body is read.
+    raw.write(rawRequest('POST', '/graphql', { 'content-type': 'application/json', 'content-length': 50_000 }, '{"query":'));
+    const refused = await raw.response();
+    expect(refused.status).toBe(413);
+    expect(refused.headers['connection']).toBe('close');
+    expect(await raw.closed).toBe('end');
   });
 
   it('answers malformed JSON and a request without a query with 400 BAD_REQUEST', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Driver, drivers, freshDatabase } from './support.js';
+import { type Driver, drivers, freshDatabase, RawConnection, rawRequest } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -164,6 +164,76 @@ describe.each(drivers)('npm start on %s', (driver) => {
     expect(response.status).toBe(200);
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  }, 120_000);
+});
+
+describe.each(drivers)('graceful shutdown on %s', (driver) => {
+  let setup: Awaited<ReturnType<typeof processEnv>>;
+  beforeAll(async () => {
+    setup = await processEnv(driver);
+  });
+  afterAll(() => setup?.cleanup());
+
+  async function serving(env: Record<string, string> = {}) {
+    const child = spawn('npm', ['start'], { cwd: root, env: { ...setup.env, PORT: '0', ...env } });
+    const output = { text: '' };
+    child.stdout.on('data', (d) => (output.text += d));
+    child.stderr.on('data', (d) => (output.text += d));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const [, url] = await waitFor(child, /listening on (http:\/\/[\d.:]+)\/graphql/, output);
+    await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 30_000 }).toBe(200);
+    return { child, output, url: url!, exited };
+  }
+
+  const body = JSON.stringify({ query: '{ __typename }' });
+  const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+
+  it('answers in-flight requests with Connection: close, closes idle sockets at once, exits right after the last answer', async () => {
+    const { child, url, exited } = await serving();
+    // An idle keep-alive socket, one request done.
+    const idle = await RawConnection.open(url);
+    idle.write(rawRequest('POST', '/graphql', headers, body));
+    expect((await idle.response()).headers['connection']).toBe('keep-alive');
+    // In flight on a fresh connection, and on a kept-alive one: the body is half sent.
+    const fresh = await RawConnection.open(url);
+    fresh.write(rawRequest('POST', '/graphql', headers, body.slice(0, 10)));
+    const reused = await RawConnection.open(url);
+    reused.write(rawRequest('POST', '/graphql', headers, body));
+    await reused.response();
+    reused.write(rawRequest('POST', '/graphql', headers, body.slice(0, 10)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    child.kill('SIGTERM');
+    const idleClosed = await Promise.race([idle.closed, new Promise((resolve) => setTimeout(() => resolve('still open'), 1000))]);
+    expect(idleClosed).not.toBe('still open');
+
+    fresh.write(body.slice(10));
+    reused.write(body.slice(10));
+    for (const connection of [fresh, reused]) {
+      const response = await connection.response();
+      expect(response.status).toBe(200);
+      expect(response.headers['connection']).toBe('close');
+      expect(JSON.parse(response.body)).toEqual({ data: { __typename: 'Query' } });
+    }
+    const lastAnswer = Date.now();
+    expect(await exited).toBe(0);
+    expect(Date.now() - lastAnswer).toBeLessThan(1000);
+  }, 120_000);
+
+  it('answers 503 with Connection: close to a request still unfinished when the grace period ends', async () => {
+    const { child, url, exited } = await serving({ SHUTDOWN_GRACE_MS: '1000' });
+    const stuck = await RawConnection.open(url);
+    stuck.write(rawRequest('POST', '/graphql', headers, body.slice(0, 10)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent = Date.now();
+    child.kill('SIGTERM');
+    const response = await stuck.response();
+    expect(response.status).toBe(503);
+    expect(response.headers['connection']).toBe('close');
+    expect(response.headers['retry-after']).toBe('1');
+    expect(JSON.parse(response.body).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(900);
     expect(await exited).toBe(0);
   }, 120_000);
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { type App, createApp, type Listening, listen } from '../src/app.js';
 import { createEnvironment, type NewEnvironment } from '../src/auth/environments.js';
@@ -163,3 +164,101 @@ export const baseCreateInput = (extra: Record<string, unknown> = {}) => ({
   triggerConfig: { basePayload: { model: 'small' } },
   ...extra,
 });
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * An HTTP/1.1 connection driven by hand, for what fetch hides: a body sent in parts, a socket
+ * kept alive between requests, how and when the server closes it.
+ */
+export class RawConnection {
+  private buffer = Buffer.alloc(0);
+  private waiting: (() => void) | null = null;
+  /** Resolves when the server ends the connection: 'end' for a clean close, else the error code. */
+  readonly closed: Promise<string>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.waiting?.();
+    });
+    this.closed = new Promise((resolve) => {
+      socket.once('end', () => resolve('end'));
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      socket.once('close', () => resolve('close'));
+    });
+    this.closed.then(() => this.waiting?.());
+  }
+
+  static open(url: string): Promise<RawConnection> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  write(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** Reads one whole response (Content-Length or chunked body). */
+  async response(timeoutMs = 10_000): Promise<RawResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const parsed = this.parse();
+      if (parsed) return parsed;
+      if (Date.now() > deadline) throw new Error(`no whole response within ${timeoutMs} ms: ${this.buffer.toString()}`);
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  private parse(): RawResponse | null {
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end === -1) return null;
+    const [statusLine, ...lines] = this.buffer.subarray(0, end).toString('latin1').split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    let rest = this.buffer.subarray(end + 4);
+    let body: Buffer;
+    if (headers['transfer-encoding'] === 'chunked') {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const lineEnd = rest.indexOf('\r\n');
+        if (lineEnd === -1) return null;
+        const size = parseInt(rest.subarray(0, lineEnd).toString(), 16);
+        if (rest.length < lineEnd + 2 + size + 2) return null;
+        if (size === 0) {
+          rest = rest.subarray(lineEnd + 4);
+          break;
+        }
+        parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+        rest = rest.subarray(lineEnd + 2 + size + 2);
+      }
+      body = Buffer.concat(parts);
+    } else {
+      const length = Number(headers['content-length'] ?? 0);
+      if (rest.length < length) return null;
+      body = rest.subarray(0, length);
+      rest = rest.subarray(length);
+    }
+    this.buffer = rest;
+    return { status: Number(statusLine!.split(' ')[1]), headers, body: body.toString('utf8') };
+  }
+}
+
+/** The text of an HTTP/1.1 request; `body` may be cut short by sending only part of it. */
+export function rawRequest(method: string, path: string, headers: Record<string, string | number>, body = ''): string {
+  const lines = Object.entries({ host: '127.0.0.1', ...headers }).map(([k, v]) => `${k}: ${v}`);
+  return `${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}

@@ -25,9 +25,14 @@ export interface HttpOptions {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
 
+/**
+ * A JSON answer. One given before the request body was read to its end closes the connection
+ * (`Connection: close`), so no client sends its next request after an unread body.
+ */
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': JSON_TYPE, ...headers });
+  const unread = res.req && !res.req.complete;
+  res.writeHead(status, { 'content-type': JSON_TYPE, ...(unread && { connection: 'close' }), ...headers });
   res.end(JSON.stringify(body));
 }
 
@@ -196,7 +201,7 @@ export class HttpServer {
       if (error instanceof BodyAbortedError) return void res.destroy();
       if (!(error instanceof BodyTooLargeError)) throw error;
       // The rest of the body is never read: the connection closes after this answer.
-      return send(res, 413, graphqlError(error.message, 'PAYLOAD_TOO_LARGE'), { connection: 'close' });
+      return send(res, 413, graphqlError(error.message, 'PAYLOAD_TOO_LARGE'));
     }
     let params: unknown;
     try {
