@@ -60,7 +60,7 @@ export const SessionRef = builder.objectRef<Session>('Session').implement({
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the session was created.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the row was last written.' }),
     version: t.exposeInt('version', {
-      description: 'Starts at 1 and grows by exactly 1 with every write to the row (see CONTRACT.md).',
+      description: 'Starts at 1 and grows by exactly 1 with every write to the row: the value expectedVersion and ETag compare.',
     }),
   }),
 });

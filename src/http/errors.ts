@@ -148,7 +148,15 @@ type HttpExtension = { status?: number; spec?: boolean; headers?: Record<string,
  */
 export function applyContractCodes(result: unknown): void {
   for (const item of Array.isArray(result) ? result : [result]) {
-    const { data, errors } = item as { data?: unknown; errors?: readonly GraphQLError[] };
+    const answer = item as { data?: unknown; errors?: readonly GraphQLError[] };
+    // Half an answer while the database is away helps nobody: the whole operation is a 503 with
+    // Retry-After, as if refused, so clients retry it.
+    const unavailable = answer.errors?.find((e) => e.extensions?.['code'] === 'SERVICE_UNAVAILABLE');
+    if (unavailable && answer.data !== undefined) {
+      delete answer.data;
+      answer.errors = [new GraphQLError(unavailable.message, { extensions: unavailable.extensions })];
+    }
+    const { data, errors } = answer;
     for (const error of errors ?? []) {
       const extensions = error.extensions as Record<string, unknown>;
       const http = extensions['http'] as HttpExtension | undefined;

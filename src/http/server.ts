@@ -133,9 +133,10 @@ export class HttpServer {
     const origin = req.headers.origin;
     const { corsOrigins } = this.options;
     const allowed = origin !== undefined && (corsOrigins.includes('*') || corsOrigins.includes(origin));
+    // The answer differs by Origin whenever origins are listed: caches must keep them apart.
+    if (corsOrigins.length > 0 && !corsOrigins.includes('*')) res.setHeader('vary', 'Origin');
     if (allowed) {
       res.setHeader('access-control-allow-origin', corsOrigins.includes('*') ? '*' : origin);
-      res.setHeader('vary', 'Origin');
       res.setHeader('access-control-expose-headers', 'ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset');
     }
     if (req.method !== 'OPTIONS') return true;

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { schema } from '../src/graphql/schema.js';
+
+/**
+ * Keeps docs/API.md honest without a server: its possibleTypes object, its status table and its
+ * GraphQL examples are checked against the code.
+ */
+const root = new URL('..', import.meta.url).pathname;
+const doc = readFileSync(`${root}docs/API.md`, 'utf8');
+
+/** The body of every fenced block of `lang` that follows the HTML comment `marker`. */
+function markedBlocks(marker: string, lang: string): string[] {
+  const pattern = new RegExp(`<!-- ${marker} -->\\s*\`\`\`${lang}\\n([\\s\\S]*?)\\n\`\`\``, 'g');
+  return [...doc.matchAll(pattern)].map((m) => m[1]!);
+}
+
+/**
+ * The members of every abstract type of a schema, sorted. Federation's own types (`_Entity`)
+ * are left out: only gateways select them, and schema.graphql does not hold them.
+ */
+function possibleTypes(of: GraphQLSchema): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const type of Object.values(of.getTypeMap())) {
+    if (!isAbstractType(type) || type.name.startsWith('_')) continue;
+    result[type.name] = of.getPossibleTypes(type).map((t) => t.name).sort();
+  }
+  return result;
+}
+
+const sortedEntries = (value: Record<string, string[]>) =>
+  Object.entries(value)
+    .map(([name, members]) => [name, [...members].sort()] as const)
+    .sort(([a], [b]) => a.localeCompare(b));
+
+describe('docs/API.md', () => {
+  it('gives the possibleTypes of every abstract type (but _Entity), as graphql-js computes them', () => {
+    const blocks = markedBlocks('possible-types', 'json');
+    expect(blocks).toHaveLength(1);
+    const documented = JSON.parse(blocks[0]!) as Record<string, string[]>;
+    const computed = possibleTypes(schema);
+    expect(Object.keys(computed).length).toBeGreaterThanOrEqual(4);
+    expect(sortedEntries(documented)).toEqual(sortedEntries(computed));
+    // A client generating from schema.graphql (as graphql-codegen loads it) gets the same object.
+    const printed = buildSchema(readFileSync(`${root}schema.graphql`, 'utf8'), { assumeValidSDL: true });
+    expect(sortedEntries(possibleTypes(printed))).toEqual(sortedEntries(computed));
+  });
+
+  it('lists every top-level code with the status src/http/errors.ts gives it, and no other', () => {
+    // The contract table of the source, read as text: CONTRACT_STATUS = { CODE: 400, ... }.
+    const source = readFileSync(`${root}src/http/errors.ts`, 'utf8');
+    const table = /CONTRACT_STATUS[^=]*=\s*\{([^}]*)\}/.exec(source);
+    expect(table, 'CONTRACT_STATUS not found in src/http/errors.ts').not.toBeNull();
+    const inCode = Object.fromEntries([...table![1]!.matchAll(/([A-Z_]+):\s*(\d{3})/g)].map((m) => [m[1]!, Number(m[2])]));
+    expect(Object.keys(inCode).length).toBeGreaterThanOrEqual(10);
+
+    // The rows after <!-- status-table -->, up to the first line that is not a table row.
+    const start = doc.indexOf('<!-- status-table -->');
+    expect(start).toBeGreaterThan(-1);
+    const lines = doc.slice(start).split('\n').slice(1);
+    const rows = lines.slice(0, lines.findIndex((line) => !line.startsWith('|')));
+    const inDoc: Record<string, number> = {};
+    for (const row of rows) {
+      const match = /^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|/.exec(row);
+      if (match) inDoc[match[1]!] = Number(match[2]);
+    }
+    expect(inDoc).toEqual(inCode);
+  });
+
+  it('has GraphQL examples that parse and validate against the schema', () => {
+    const marked = markedBlocks('validate', 'graphql');
+    // Operations embedded in the TypeScript examples, as /* GraphQL */ `...` template literals.
+    const embedded = [...doc.matchAll(/```ts\n([\s\S]*?)\n```/g)].flatMap((block) =>
+      [...block[1]!.matchAll(/\/\* GraphQL \*\/ `([^`]*)`/g)].map((m) => m[1]!),
+    );
+    expect(marked.length).toBeGreaterThanOrEqual(8);
+    expect(embedded.length).toBeGreaterThanOrEqual(3);
+    for (const source of [...marked, ...embedded]) {
+      const document = parse(source);
+      expect(validate(schema, document).map((e) => e.message), source).toEqual([]);
+    }
+  });
+});
