@@ -9,6 +9,10 @@ const schema = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   PGLITE_DIR: z.string().min(1).default('.data/pglite'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  DATABASE_TIMEOUT_MS: z.coerce.number().int().min(50).default(1000),
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).default(1000),
+  DATABASE_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
   MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(65536),
   NODE_ENV: z.string().default('development'),
   GRAPHIQL: z.enum(['0', '1']).optional(),
@@ -29,6 +33,10 @@ export interface Config {
   host: string;
   databaseUrl: string | undefined;
   pgliteDir: string;
+  /** postgres.js pool size. */
+  poolSize: number;
+  /** Bounds on every wait for the real server (see src/db/postgres.ts). */
+  timeouts: { statementMs: number; connectMs: number; idleSeconds: number };
   maxRequestBytes: number;
   production: boolean;
   graphiql: boolean;
@@ -56,6 +64,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     pgliteDir: e.PGLITE_DIR,
+    poolSize: e.DATABASE_POOL_SIZE,
+    timeouts: {
+      statementMs: e.DATABASE_TIMEOUT_MS,
+      connectMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      idleSeconds: e.DATABASE_IDLE_TIMEOUT_SECONDS,
+    },
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     production,
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === '1' : !production,

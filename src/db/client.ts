@@ -10,6 +10,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
+import { boundedPostgres, DEFAULT_TIMEOUTS, type DatabaseTimeouts } from './postgres.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -33,6 +34,8 @@ export interface DatabaseOptions {
   pgliteDir?: string;
   /** postgres.js pool size. */
   poolSize?: number;
+  /** Bounds on every wait for a real server. */
+  timeouts?: DatabaseTimeouts;
   /** Called with every SQL statement Drizzle sends (tests count round trips with it). */
   onQuery?: (query: string, params: unknown[]) => void;
 }
@@ -41,33 +44,42 @@ export interface DatabaseOptions {
 export function openDatabase(options: DatabaseOptions): Database {
   const logger = options.onQuery ? { logQuery: options.onQuery } : false;
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, logger)
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, options.timeouts ?? DEFAULT_TIMEOUTS, logger)
     : openPglite(options.pgliteDir ?? '.data/pglite', logger);
 }
 
 type Logger = false | { logQuery: (query: string, params: unknown[]) => void };
 
-function openPostgres(url: string, poolSize: number, logger: Logger): Database {
-  const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 5 });
+function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts, logger: Logger): Database {
+  const { sql: client, stop } = boundedPostgres(url, poolSize, timeouts);
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,
     driver: 'postgres',
     async migrate() {
-      // A dedicated connection holds the advisory lock for the whole migration.
-      const one = postgres(url, { max: 1, onnotice: () => {} });
+      // A dedicated connection holds the advisory lock for the whole migration; its statements
+      // may take as long as they need, but connecting may not.
+      const one = postgres(url, {
+        max: 1,
+        onnotice: () => {},
+        fetch_types: false,
+        connect_timeout: Math.max(1, timeouts.connectMs / 1000),
+      });
       try {
         await one`select pg_advisory_lock(${MIGRATION_LOCK})`;
         await migratePostgres(drizzlePostgres(one), { migrationsFolder });
         await one`select pg_advisory_unlock(${MIGRATION_LOCK})`;
       } finally {
-        await one.end();
+        await one.end({ timeout: 1 });
       }
     },
     async ping() {
       await db.execute(sql`select 1`);
     },
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      stop();
+      await client.end({ timeout: 5 });
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { isUnavailableCode } from '../db/postgres.js';
 import { ForbiddenError, InvalidArgumentsError, RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
 
 // Duck-typed: graphql's CommonJS and ES builds can both be loaded, and instanceof fails across them.
@@ -34,20 +35,6 @@ function causes(error: unknown): unknown[] {
   return chain;
 }
 
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  '57P01', // admin_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-]);
-
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -55,10 +42,7 @@ function codeOf(error: unknown): string | undefined {
 
 /** The database is down or refusing connections: a 503 that heals when it returns. */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  return causes(error).some((e) => {
-    const code = codeOf(e);
-    return code !== undefined && (UNREACHABLE_CODES.has(code) || code.startsWith('08'));
-  });
+  return causes(error).some((e) => isUnavailableCode(codeOf(e)));
 }
 
 /**
