@@ -265,6 +265,14 @@ describe.each(drivers)('updateSession on %s', (driver) => {
       await expectUnchanged(s.id, before!);
     });
 
+    it('counts characters as UTF-16 code units: 64 emoji (128 units) pass as a tag, 65 are refused', async () => {
+      const s = await t.createSession(env.secretKey);
+      expect((await update(s.id, { tags: ['😀'.repeat(64)] })).result.__typename).toBe('UpdateSessionSuccess');
+      const { result } = await update(s.id, { tags: ['😀'.repeat(65)] });
+      expect(result.issues).toEqual([{ path: ['input', 'tags', '0'], message: 'a tag is at most 128 characters' }]);
+      expect((await t.row(env.environmentId, s.id))!.tags).toEqual(['😀'.repeat(64)]);
+    });
+
     it('reports both a tag count and a tag length problem', async () => {
       const s = await t.createSession(env.secretKey);
       const { result } = await update(s.id, { tags: ['x'.repeat(150), ...Array(10).fill('t')] });

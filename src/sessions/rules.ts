@@ -18,9 +18,16 @@ import {
 
 type JsonObject = Record<string, unknown>;
 
+/**
+ * A string of at most `max` characters, counted as JavaScript (and Trigger.dev's zod 3 schemas)
+ * count them: UTF-16 code units. zod 4's own max() counts code points instead.
+ */
+const text = (max: number, name: string) =>
+  z.string().refine((s) => s.length <= max, `${name} is at most ${max} characters`);
+
 // The count is a refinement run even when a tag fails, so both problems are reported.
 const tags = z
-  .array(z.string().max(MAX_TAG_LENGTH, `a tag is at most ${MAX_TAG_LENGTH} characters`), {
+  .array(text(MAX_TAG_LENGTH, 'a tag'), {
     error: (issue) => (issue.input === null ? 'tags may not be null: omit the field to keep the tags' : undefined),
   })
   .refine((list) => list.length <= MAX_TAGS, {
@@ -32,7 +39,7 @@ const externalId = z
   .string()
   .trim()
   .min(1, 'externalId may not be empty')
-  .max(MAX_EXTERNAL_ID_LENGTH, `externalId is at most ${MAX_EXTERNAL_ID_LENGTH} characters`)
+  .refine((v) => v.length <= MAX_EXTERNAL_ID_LENGTH, `externalId is at most ${MAX_EXTERNAL_ID_LENGTH} characters`)
   .refine((v) => !v.startsWith(SESSION_ID_PREFIX), `externalId may not start with "${SESSION_ID_PREFIX}"`);
 
 /**
@@ -68,7 +75,7 @@ const updateSchema = z.object({
 const triggerConfigSchema = z.object({
   basePayload: jsonObject,
   machine: z.enum(MACHINES, `machine is one of ${MACHINES.join(', ')}`).nullish(),
-  queue: z.string().max(MAX_QUEUE_LENGTH, `queue is at most ${MAX_QUEUE_LENGTH} characters`).nullish(),
+  queue: text(MAX_QUEUE_LENGTH, 'queue').nullish(),
   tags: tags.nullish(),
   maxAttempts: z
     .number()
@@ -89,11 +96,8 @@ const triggerConfigSchema = z.object({
 });
 
 const createSchema = z.object({
-  type: z.string().min(1, 'type may not be empty').max(MAX_TYPE_LENGTH, `type is at most ${MAX_TYPE_LENGTH} characters`),
-  taskIdentifier: z
-    .string()
-    .min(1, 'taskIdentifier may not be empty')
-    .max(MAX_TASK_IDENTIFIER_LENGTH, `taskIdentifier is at most ${MAX_TASK_IDENTIFIER_LENGTH} characters`),
+  type: text(MAX_TYPE_LENGTH, 'type').refine((s) => s.length > 0, 'type may not be empty'),
+  taskIdentifier: text(MAX_TASK_IDENTIFIER_LENGTH, 'taskIdentifier').refine((s) => s.length > 0, 'taskIdentifier may not be empty'),
   triggerConfig: triggerConfigSchema,
   externalId: externalId.nullish(),
   tags: tags.nullish(),
@@ -182,10 +186,7 @@ export function parseCreateInput(input: unknown): CreateSessionInput {
   return parse(createSchema, input);
 }
 
-const closeReason = z
-  .string()
-  .max(MAX_CLOSE_REASON_LENGTH, `reason is at most ${MAX_CLOSE_REASON_LENGTH} characters`)
-  .nullish();
+const closeReason = text(MAX_CLOSE_REASON_LENGTH, 'reason').nullish();
 
 export function parseCloseReason(reason: unknown): string | null {
   const issues: InputIssue[] = [];
