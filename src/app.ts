@@ -55,6 +55,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
     rateLimit: app.config.rateLimit,
     corsOrigins: app.config.corsOrigins,
     ready: () => app.ready,
+    trustProxyHops: app.config.trustProxyHops,
   });
   const url = await http.listen(port, host);
   return { server: http.server, url, shutdown: (graceMs) => http.shutdown(graceMs) };

@@ -20,6 +20,7 @@ const schema = z.object({
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
   FAILED_AUTH_PER_SECOND: z.coerce.number().min(0).default(2),
   FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
+  TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   CORS_ORIGINS: z
     .string()
@@ -46,6 +47,8 @@ export interface Config {
   failedAuthLimit: { perSecond: number; burst: number };
   /** Origins browsers may call from; '*' for any; empty: no cross-origin access. */
   corsOrigins: string[];
+  /** Proxies in front that append X-Forwarded-For; the client address is read through them. */
+  trustProxyHops: number;
   /** How long SIGTERM waits for in-flight requests before answering them 503. */
   shutdownGraceMs: number;
 }
@@ -80,5 +83,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     failedAuthLimit: { perSecond: e.FAILED_AUTH_PER_SECOND, burst: e.FAILED_AUTH_BURST },
     corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    trustProxyHops: e.TRUST_PROXY,
   };
 }

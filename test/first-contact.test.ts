@@ -128,6 +128,40 @@ describe.each(drivers)('failed authentications on %s', (driver) => {
   });
 });
 
+describe.each(drivers)('client addresses behind a proxy on %s', (driver) => {
+  let made = 0;
+  const madeUp = (i: number) => ({ authorization: `Bearer tr_dev_proxied${i}${'x'.repeat(30)}` });
+  const failFrom = async (t: TestApp, forwarded: string, n: number) => {
+    const statuses: number[] = [];
+    for (let i = made; i < made + n; i++) {
+      statuses.push((await post(t, { query: GET, variables: { id: 'x' } }, { ...madeUp(i), 'x-forwarded-for': forwarded })).status);
+    }
+    made += n; // never the same made-up key twice: a known one costs no lookup
+    return statuses;
+  };
+
+  it('with TRUST_PROXY=1, counts failed authentications per forwarded address (the one the proxy saw)', async () => {
+    const t = await startTestApp(driver, { FAILED_AUTH_PER_SECOND: '1', FAILED_AUTH_BURST: '2', TRUST_PROXY: '1' });
+    try {
+      expect(await failFrom(t, '203.0.113.7', 3)).toEqual([401, 401, 429]);
+      // Another client behind the same proxy keeps its own budget, whatever it claims further left.
+      expect(await failFrom(t, '203.0.113.7, 198.51.100.9', 2)).toEqual([401, 401]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without TRUST_PROXY, ignores X-Forwarded-For (a client cannot pick its own address)', async () => {
+    const t = await startTestApp(driver, { FAILED_AUTH_PER_SECOND: '1', FAILED_AUTH_BURST: '2' });
+    try {
+      expect(await failFrom(t, '203.0.113.1', 2)).toEqual([401, 401]);
+      expect(await failFrom(t, '203.0.113.2', 1)).toEqual([429]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe.each(drivers)('first contact on %s', (driver) => {
   let t: TestApp;
   let env: NewEnvironment;

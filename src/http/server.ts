@@ -20,6 +20,8 @@ export interface HttpOptions {
   corsOrigins: readonly string[];
   /** False while the process still waits for its database at start. */
   ready: () => boolean;
+  /** Proxies in front of the service that append to X-Forwarded-For (0: trust none). */
+  trustProxyHops: number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -186,8 +188,8 @@ export class HttpServer {
 
   private async graphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { yoga, maxRequestBytes } = this.options;
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const key = this.limiter.enabled ? rateKey(req) : '';
+    const address = clientAddress(req, this.options.trustProxyHops);
+    const key = this.limiter.enabled ? rateKey(req, address) : '';
     const mediaType = resultMediaType(req.headers.accept);
     const lean = req.method === 'POST' && JSON_BODY.test(req.headers['content-type'] ?? '') && mediaType !== null;
     if (!lean) {
@@ -225,10 +227,22 @@ export class HttpServer {
 }
 
 /** The rate limit's key: the credential itself however it is spelled, else the client address. */
-function rateKey(req: IncomingMessage): string {
+function rateKey(req: IncomingMessage, address: string): string {
   try {
     return 'credential:' + createHash('sha256').update(parseAuthorization(req.headers.authorization)).digest('base64url');
   } catch {
-    return `address:${req.socket.remoteAddress ?? 'unknown'}`;
+    return `address:${address}`;
   }
+}
+
+/**
+ * The client's address: the socket's, or behind `hops` trusted proxies the address the outermost
+ * of them saw (X-Forwarded-For, counted from the right, so a client cannot forge it).
+ */
+export function clientAddress(req: IncomingMessage, hops: number): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  const header = req.headers['x-forwarded-for'];
+  if (hops <= 0 || !header) return peer;
+  const chain = (Array.isArray(header) ? header.join(',') : header).split(',').map((a) => a.trim()).filter(Boolean);
+  return chain[chain.length - hops] ?? chain[0] ?? peer;
 }
