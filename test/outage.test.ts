@@ -223,12 +223,12 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
         expect(new Set(versions).size).toBe(versions.length);
         const rows = (await database.db.execute(
           sql`select version, tags, metadata from sessions where id = ${id}`,
-        )) as unknown as { version: number; tags: string; metadata: { seq: number } }[];
+        )) as unknown as { version: number; tags: string[]; metadata: { seq: number } }[];
         const row = rows[0]!;
         const writes = row.version - 1;
         expect(writes).toBeGreaterThanOrEqual(acknowledged.length);
         expect(writes).toBeLessThanOrEqual(acknowledged.length + unknown.length);
-        expect(row.tags).toBe(`{seq-${row.metadata.seq}}`);
+        expect(row.tags).toEqual([`seq-${row.metadata.seq}`]);
         const last = acknowledged.at(-1);
         if (last) {
           const later = unknown.filter((a) => a.seq > last.seq).map((a) => a.seq);

@@ -71,6 +71,37 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * PostgreSQL's text form of a one-dimensional text[]: `{a,"b c","d\\"e",NULL}`. With fetch_types
+ * off, postgres.js hands arrays over as this text, and Drizzle's own parser drops every
+ * backslash, so the tags column is parsed here.
+ */
+export function parseTextArray(literal: string): (string | null)[] {
+  const values: (string | null)[] = [];
+  if (literal === '{}') return values;
+  let i = 1;
+  for (;;) {
+    if (literal[i] === '"') {
+      let value = '';
+      for (i++; literal[i] !== '"'; i++) {
+        if (literal[i] === '\\') i++;
+        value += literal[i];
+      }
+      i++;
+      values.push(value);
+    } else {
+      const end = literal.slice(i).search(/[,}]/) + i;
+      const raw = literal.slice(i, end);
+      values.push(raw === 'NULL' ? null : raw);
+      i = end;
+    }
+    if (literal[i] !== ',') return values;
+    i++;
+  }
+}
+
+const TEXT_ARRAY_OID = 1009;
+
 // ---------------------------------------------------------------------------------------------
 // The socket guard
 
@@ -439,6 +470,7 @@ export function boundedPostgres(url: string, poolSize: number, timeouts: Databas
     // The schema needs no custom type; fetching types on each new connection is work whose
     // failure during an outage postgres.js leaves unhandled.
     fetch_types: false,
+    types: { textArray: { to: TEXT_ARRAY_OID, from: [TEXT_ARRAY_OID], parse: parseTextArray } },
     idle_timeout: timeouts.idleSeconds,
     connect_timeout: timeouts.connectMs / 1000,
     backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
@@ -448,6 +480,6 @@ export function boundedPostgres(url: string, poolSize: number, timeouts: Databas
       application_name: 'sessions-gateway',
     },
     ...(guard && { socket: guard.socket }),
-  } as postgres.Options<Record<string, never>>);
+  } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
   return { sql: bounded(sql, timeouts.statementMs, health, guard), stop: () => guard?.stop() };
 }

@@ -1,0 +1,50 @@
+/**
+ * The load generator, in a process of its own: autocannon POSTing one operation with variables
+ * cycling over the sessions given. Prints one JSON line: req/s, latency percentiles, errors.
+ *
+ *   node --import tsx bench/load.ts '{"url": …, "connections": 32, "seconds": 10, …}'
+ */
+import autocannon from 'autocannon';
+
+interface Load {
+  url: string;
+  connections: number;
+  seconds: number;
+  key: string;
+  query: string;
+  ids: string[];
+  /** true: each request sends new tags and metadata. */
+  write: boolean;
+}
+
+const load = JSON.parse(process.argv[2]!) as Load;
+let n = 0;
+const result = await autocannon({
+  url: load.url,
+  connections: load.connections,
+  duration: load.seconds,
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${load.key}` },
+  requests: [
+    {
+      setupRequest: (request) => {
+        const i = n++;
+        const id = load.ids[i % load.ids.length];
+        const variables = load.write ? { id, input: { tags: [`t${i % 97}`, 'bench'], metadata: { n: i, topic: 'load' } } } : { id };
+        return { ...request, body: JSON.stringify({ query: load.query, variables }) };
+      },
+    },
+  ],
+});
+const ok = result['2xx'];
+console.log(
+  JSON.stringify({
+    requests: result.requests.total,
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    rps: ok / (result.duration || load.seconds),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  }),
+);
