@@ -13,8 +13,8 @@ interface Load {
   key: string;
   query: string;
   ids: string[];
-  /** true: each request sends new tags and metadata. */
-  write: boolean;
+  /** update: new tags and metadata each time; read: one id; entities: 100 representations. */
+  mode: 'update' | 'read' | 'entities';
 }
 
 const load = JSON.parse(process.argv[2]!) as Load;
@@ -30,7 +30,12 @@ const result = await autocannon({
       setupRequest: (request) => {
         const i = n++;
         const id = load.ids[i % load.ids.length];
-        const variables = load.write ? { id, input: { tags: [`t${i % 97}`, 'bench'], metadata: { n: i, topic: 'load' } } } : { id };
+        const variables =
+          load.mode === 'update'
+            ? { id, input: { tags: [`t${i % 97}`, 'bench'], metadata: { n: i, topic: 'load' } } }
+            : load.mode === 'read'
+              ? { id }
+              : { r: Array.from({ length: 100 }, (_, k) => ({ __typename: 'Session', id: load.ids[(i + k) % load.ids.length] })) };
         return { ...request, body: JSON.stringify({ query: load.query, variables }) };
       },
     },

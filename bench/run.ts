@@ -22,7 +22,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,8,32').split(',').map(Number);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,ceiling,pglite').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,entities,ceiling,pglite').split(','));
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service (see package.json). */
@@ -36,6 +36,7 @@ export const UPDATE_QUERY = `mutation Update($id: ID!, $input: UpdateSessionInpu
   }
 }`;
 export const READ_QUERY = `query Read($id: ID!) { session(id: $id) { id externalId tags metadata version updatedAt } }`;
+export const ENTITIES_QUERY = `query Entities($r: [_Any!]!) { _entities(representations: $r) { ... on Session { id externalId tags version } } }`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -210,7 +211,7 @@ async function main(): Promise<void> {
       print('| connections | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | req/s vs bare | p50 vs bare | p99 vs bare |');
       print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const connections of CONNECTIONS) {
-        const spec = { connections, seconds: SECONDS, key: secretKey, query: op === 'update' ? UPDATE_QUERY : READ_QUERY, ids, write: op === 'update' };
+        const spec = { connections, seconds: SECONDS, key: secretKey, query: op === 'update' ? UPDATE_QUERY : READ_QUERY, ids, mode: op };
         const rounds: Record<string, Measured[]> = { bare: [], service: [] };
         for (let round = 0; round < ROUNDS; round++) {
           const order = round % 2 === 0 ? [bare, service] : [service, bare];
@@ -222,6 +223,17 @@ async function main(): Promise<void> {
         print(
           `| ${connections} | service | ${fmt(s.rps)} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${fmt(s.cpu)} | ${fmt(s.rss)} | ${fmt(s.rps / b.rps, 2)} | ${fmt(s.p50 / Math.max(b.p50, 0.5), 2)} | ${fmt(s.p99 / Math.max(b.p99, 0.5), 2)} |`,
         );
+      }
+    }
+    if (ONLY.has('entities')) {
+      print();
+      print('### `_entities` with 100 representations per request (one SQL statement each; no baseline)');
+      print();
+      print('| connections | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB |');
+      print('| ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const connections of [1, 8]) {
+        const m = await measure(service, { url: service.url, connections, seconds: SECONDS, key: secretKey, query: ENTITIES_QUERY, ids, mode: 'entities' });
+        print(`| ${connections} | ${fmt(m.rps)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpuPerRequest)} | ${fmt(m.rss)} |`);
       }
     }
     if (ONLY.has('ceiling')) {
@@ -268,7 +280,7 @@ async function main(): Promise<void> {
             key,
             query: op === 'update' ? UPDATE_QUERY : READ_QUERY,
             ids: pgliteIds,
-            write: op === 'update',
+            mode: op,
           });
           print(`| ${op} | ${connections} | ${fmt(m.rps)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpuPerRequest)} | ${fmt(m.rss)} |`);
         }

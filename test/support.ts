@@ -6,7 +6,7 @@ import { createEnvironment, type NewEnvironment } from '../src/auth/environments
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { type SessionRow, sessions } from '../src/db/schema.js';
-import { findSession } from '../src/sessions/store.js';
+import { SessionStore } from '../src/sessions/store.js';
 import { and, eq } from 'drizzle-orm';
 
 export type Driver = 'pglite' | 'postgres';
@@ -81,6 +81,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
   const queries: string[] = [];
   const app = await createApp(config, openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
   const http = await listen(app, 0, '127.0.0.1');
+  const store = new SessionStore(app.database.db);
   let envCount = 0;
   const t: TestApp = {
     app,
@@ -91,7 +92,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
     sessionQueries: () => queries.filter((q) => q.includes('"sessions"')),
     driver,
     newEnvironment: (type = 'DEVELOPMENT') => createEnvironment(app.database.db, `env-${++envCount}`, type),
-    row: (environmentId, id) => findSession(app.database.db, environmentId, id),
+    row: (environmentId, id) => store.find(environmentId, id),
     async setRow(environmentId, id, values) {
       await app.database.db
         .update(sessions)
@@ -103,7 +104,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
       const result = body.data?.createSession;
       if (result?.__typename !== 'CreateSessionSuccess') throw new Error(`create failed: ${JSON.stringify(body)}`);
       const environmentId = (await app.auth.authenticate(`Bearer ${secretKey}`)).environmentId;
-      const row = await findSession(app.database.db, environmentId, result.session.id);
+      const row = await store.find(environmentId, result.session.id);
       return { ...row!, publicAccessToken: result.publicAccessToken };
     },
     async gql(query, variables, credential) {

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, environments } from '../db/schema.js';
 import { RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
@@ -49,20 +49,22 @@ export class Authenticator {
   constructor(db: Db, options: { ttlMs?: number; failedAuthLimit?: RateLimit } = {}) {
     const ttlMs = options.ttlMs ?? CREDENTIAL_TTL_MS;
     this.failures = new RateLimiter(options.failedAuthLimit ?? DEFAULT_FAILED_AUTH_LIMIT);
-    this.keys = new TtlCache(ttlMs, MAX_CACHED, async (keyHash) => {
-      const [row] = await db
-        .select({ environmentId: apiKeys.environmentId, keyHash: apiKeys.keyHash })
-        .from(apiKeys)
-        .where(and(eq(apiKeys.keyHash, keyHash), isNull(apiKeys.revokedAt)));
-      return row ?? null;
-    });
-    this.tokenSecrets = new TtlCache(ttlMs, MAX_CACHED, async (environmentId) => {
-      const [row] = await db
-        .select({ tokenSecret: environments.tokenSecret })
-        .from(environments)
-        .where(eq(environments.id, environmentId));
-      return row?.tokenSecret ?? null;
-    });
+    const findKey = db
+      .select({ environmentId: apiKeys.environmentId, keyHash: apiKeys.keyHash })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.keyHash, sql.placeholder('keyHash')), isNull(apiKeys.revokedAt)))
+      .prepare('find_api_key');
+    const findTokenSecret = db
+      .select({ tokenSecret: environments.tokenSecret })
+      .from(environments)
+      .where(eq(environments.id, sql.placeholder('environmentId')))
+      .prepare('find_token_secret');
+    this.keys = new TtlCache(ttlMs, MAX_CACHED, async (keyHash) => (await findKey.execute({ keyHash }))[0] ?? null);
+    this.tokenSecrets = new TtlCache(
+      ttlMs,
+      MAX_CACHED,
+      async (environmentId) => (await findTokenSecret.execute({ environmentId }))[0]?.tokenSecret ?? null,
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
@@ -25,7 +25,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** drizzle/ of the project, from src/db/ (sources) or from dist/ (the build `npm start` runs). */
+const migrationsFolder = ['../../drizzle', '../drizzle']
+  .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  .find((dir) => existsSync(`${dir}/meta/_journal.json`))!;
 // Any constant shared by every instance: only one of them migrates at a time.
 const MIGRATION_LOCK = 724_311_052;
 

@@ -35,19 +35,31 @@ function rootFields(document: DocumentNode, operation: OperationDefinitionNode):
  * Reading a session a public token does not cover stays a field error, decided by the core.
  */
 export function useCredentialGuard(mask: (error: unknown) => Error): Plugin<Context> {
+  // Documents come from the parse cache, the same object for the same text: analysed once.
+  const analysed = new WeakMap<DocumentNode, Map<string, { kind: string; fields: Set<string>; open: boolean } | null>>();
+  const analyse = (document: DocumentNode, operationName: string | null | undefined) => {
+    let byName = analysed.get(document);
+    if (!byName) analysed.set(document, (byName = new Map()));
+    const key = operationName ?? '';
+    if (!byName.has(key)) {
+      const operation = getOperationAST(document, operationName);
+      const fields = operation ? rootFields(document, operation) : new Set<string>();
+      byName.set(key, operation ? { kind: operation.operation, fields, open: [...fields].every((n) => OPEN_ROOT_FIELDS.has(n)) } : null);
+    }
+    return byName.get(key)!;
+  };
   const guard = async (
     args: { document: DocumentNode; operationName?: string | null; contextValue: Context },
     stop: (result: { errors: Error[] }) => void,
   ) => {
-    const operation = getOperationAST(args.document, args.operationName);
-    if (!operation) return;
-    const fields = rootFields(args.document, operation);
-    if ([...fields].every((name) => OPEN_ROOT_FIELDS.has(name))) return;
+    const operation = analyse(args.document, args.operationName);
+    if (!operation || operation.open) return;
+    const { fields } = operation;
     try {
       const principal = await args.contextValue.principal();
       if (principal.kind === 'public') {
         // The core refuses these too; refusing here keeps `data` out of the answer.
-        if (operation.operation === 'mutation') {
+        if (operation.kind === 'mutation') {
           throw new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
         }
         if (fields.has('sessions')) throw new ForbiddenError('A public access token cannot list sessions: use a secret key');

@@ -20,15 +20,7 @@ import {
   parseUpdateInput,
   type TriggerConfigInput,
 } from './rules.js';
-import {
-  closeSessionRow,
-  findSessions,
-  insertSession,
-  listSessions,
-  patchSession,
-  type Position,
-  type SessionFilter,
-} from './store.js';
+import { type Position, type SessionFilter, SessionStore } from './store.js';
 
 export type Session = SessionRow;
 export type SessionStatus = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
@@ -122,11 +114,15 @@ export interface CreatedSession {
  * inputs and returns sessions or throws the errors of ./errors.ts.
  */
 export class SessionsService {
+  private readonly store: SessionStore;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     /** The environment's token-signing secret, from the credential cache. */
     private readonly tokenSecret: (environmentId: string) => Promise<string | null>,
-  ) {}
+  ) {
+    this.store = new SessionStore(db);
+  }
 
   /** A session by friendly id or externalId; null when the caller's environment has none. */
   async get(principal: Principal, id: string): Promise<Session | null> {
@@ -140,7 +136,7 @@ export class SessionsService {
    * environment lacks; for a public token, a ForbiddenError in place of each one it may not read.
    */
   async getMany(principal: Principal, ids: readonly string[]): Promise<(Session | null | ForbiddenError)[]> {
-    const rows = await findSessions(this.db, principal.environmentId, ids);
+    const rows = await this.store.findMany(principal.environmentId, ids);
     const byId = new Map<string, Session>();
     for (const row of rows) {
       byId.set(row.id, row);
@@ -156,7 +152,7 @@ export class SessionsService {
   async update(principal: Principal, id: string, input: unknown): Promise<Session> {
     requireSecretKey(principal, 'update a session');
     const patch = parseUpdateInput(input);
-    const outcome = await patchSession(this.db, principal.environmentId, id, patch);
+    const outcome = await this.store.patch(principal.environmentId, id, patch);
     switch (outcome.kind) {
       case 'not-found':
         throw new SessionNotFoundError(id);
@@ -173,7 +169,7 @@ export class SessionsService {
   async close(principal: Principal, id: string, reason: unknown): Promise<Session> {
     requireSecretKey(principal, 'close a session');
     const closedReason = parseCloseReason(reason);
-    const session = await closeSessionRow(this.db, principal.environmentId, id, closedReason);
+    const session = await this.store.close(principal.environmentId, id, closedReason);
     if (!session) throw new SessionNotFoundError(id);
     return session;
   }
@@ -191,7 +187,7 @@ export class SessionsService {
     const filter = { ...args.filter, externalId: args.filter?.externalId?.trim() };
     checkFilter(filter);
     const forward = args.last == null;
-    const { rows, hasMore, hasBeyondCursor } = await listSessions(this.db, principal.environmentId, {
+    const { rows, hasMore, hasBeyondCursor } = await this.store.list(principal.environmentId, {
       filter,
       direction: forward ? 'forward' : 'backward',
       after: args.after != null ? decodeCursor(args.after, 'after') : null,
@@ -213,7 +209,7 @@ export class SessionsService {
   async create(principal: Principal, input: unknown): Promise<CreatedSession> {
     requireSecretKey(principal, 'create a session');
     const parsed = parseCreateInput(input);
-    const outcome = await insertSession(this.db, principal.environmentId, {
+    const outcome = await this.store.insert(principal.environmentId, {
       id: newSessionId(),
       externalId: parsed.externalId ?? null,
       type: parsed.type,

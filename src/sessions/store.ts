@@ -4,14 +4,13 @@ import { type SessionRow, sessions, type TriggerConfig } from '../db/schema.js';
 import { isFriendlyId } from './ids.js';
 import { isStorableText } from './rules.js';
 
-/** The one place rows are read and written; callers have already checked input and credentials. */
+/**
+ * The one place rows are read and written; callers have already checked input and credentials.
+ * The statements of the hot paths (read, update, close, create, the `_entities` batch) are built
+ * once and prepared: a request binds its values and sends them, with no SQL built per request.
+ */
 
-function byId(environmentId: string, id: string): SQL {
-  return and(
-    eq(sessions.environmentId, environmentId),
-    isFriendlyId(id) ? eq(sessions.id, id) : eq(sessions.externalId, id),
-  )!;
-}
+const p = (name: string) => sql.placeholder(name);
 
 /** Status is derived, so each one is a condition on closed_at and expires_at, evaluated in SQL. */
 const STATUS_CONDITION: Record<StatusName, SQL> = {
@@ -20,30 +19,9 @@ const STATUS_CONDITION: Record<StatusName, SQL> = {
   ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
 };
 
-export async function findSession(db: Db, environmentId: string, id: string): Promise<SessionRow | null> {
-  if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
-  const [row] = await db.select().from(sessions).where(byId(environmentId, id));
-  return row ?? null;
-}
-
-/** Many sessions by friendly id or externalId in one statement; the caller matches them up. */
-export async function findSessions(db: Db, environmentId: string, ids: readonly string[]): Promise<SessionRow[]> {
-  const usable = ids.filter(isStorableText);
-  const friendly = usable.filter(isFriendlyId);
-  const external = usable.filter((id) => !isFriendlyId(id));
-  if (usable.length === 0) return [];
-  return db
-    .select()
-    .from(sessions)
-    .where(
-      and(
-        eq(sessions.environmentId, environmentId),
-        or(
-          friendly.length ? inArray(sessions.id, friendly) : undefined,
-          external.length ? inArray(sessions.externalId, external) : undefined,
-        ),
-      ),
-    );
+/** A text[] parameter in PostgreSQL's array syntax (a raw placeholder gets no column encoder). */
+function textArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 export interface SessionPatch {
@@ -60,48 +38,60 @@ export type PatchOutcome =
   | { kind: 'version-conflict'; current: SessionRow }
   | { kind: 'ok'; session: SessionRow };
 
-type SessionSet = Parameters<ReturnType<Db['update']>['set']>[0];
-
-/** Preconditions of a write, evaluated on the locked row. */
-interface Preconditions {
-  externalIdOk: SQL;
-  versionOk: SQL;
-}
+/** What a write may change; see `lockedWrite`. */
+type WriteValues = {
+  environmentId: string;
+  id: string;
+  /** 0: no externalId check; 1: the row must have none; 2: it must equal `externalId`. */
+  externalIdCheck: 0 | 1 | 2;
+  externalId: string | null;
+  expectedVersion: number | null;
+  setTags: boolean;
+  tags: string | null;
+  setMetadata: boolean;
+  metadata: string | null;
+  close: boolean;
+  closedReason: string | null;
+};
 
 /**
- * One statement for every outcome of a write to one session: `target` locks the row (so what it
- * reads is the newest version) and evaluates the preconditions; `updated` writes only when both
- * hold and `write` does. Returns the locked row, the checks and, if written, the new row.
+ * One statement for every outcome of a write to one session (update and close alike): `target`
+ * locks the row (so what it reads is the newest version) and evaluates the preconditions;
+ * `updated` writes only when both hold and there is something to write. It returns the locked row,
+ * the checks and, if written, the new row.
  */
-async function writeWhere(
-  db: Db,
-  environmentId: string,
-  id: string,
-  checks: Preconditions,
-  write: SQL,
-  set: SessionSet,
-): Promise<{ current: SessionRow; externalIdOk: boolean; versionOk: boolean; updated: SessionRow | null } | null> {
-  if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
+function lockedWrite(db: Db, match: SQL) {
   const target = db.$with('target').as(
     db
       .select({
         ...getTableColumns(sessions),
-        externalIdOk: sql<boolean>`${checks.externalIdOk}`.as('external_id_ok'),
-        versionOk: sql<boolean>`${checks.versionOk}`.as('version_ok'),
+        externalIdOk: sql<boolean>`(case ${p('externalIdCheck')}::int when 0 then true when 1 then ${sessions.externalId} is null
+          else ${sessions.externalId} is not distinct from ${p('externalId')}::text end)`.as('external_id_ok'),
+        versionOk: sql<boolean>`(${p('expectedVersion')}::int is null or ${sessions.version} = ${p('expectedVersion')}::int)`.as(
+          'version_ok',
+        ),
       })
       .from(sessions)
-      .where(byId(environmentId, id))
+      .where(and(eq(sessions.environmentId, p('environmentId')), match))
       .for('update'),
   );
+  const closing = sql`(${p('close')}::boolean and ${sessions.closedAt} is null)`;
   const updated = db.$with('updated').as(
     db
       .update(sessions)
-      .set({ ...set, version: sql`${sessions.version} + 1`, updatedAt: sql`now()` })
+      .set({
+        tags: sql`case when ${p('setTags')}::boolean then ${p('tags')}::text[] else ${sessions.tags} end`,
+        metadata: sql`case when ${p('setMetadata')}::boolean then ${p('metadata')}::jsonb else ${sessions.metadata} end`,
+        closedAt: sql`case when ${closing} then now() else ${sessions.closedAt} end`,
+        closedReason: sql`case when ${closing} then ${p('closedReason')}::text else ${sessions.closedReason} end`,
+        version: sql`${sessions.version} + 1`,
+        updatedAt: sql`now()`,
+      })
       .from(target)
       .where(
         and(
-          write,
-          eq(sessions.environmentId, environmentId),
+          sql`(${p('setTags')}::boolean or ${p('setMetadata')}::boolean or ${closing})`,
+          eq(sessions.environmentId, p('environmentId')),
           eq(sessions.id, target.id),
           // Qualified by hand: Drizzle prints an aliased column bare, and `updated` sees two tables.
           sql`"target"."external_id_ok" and "target"."version_ok"`,
@@ -109,45 +99,58 @@ async function writeWhere(
       )
       .returning(getTableColumns(sessions)),
   );
-  const [row] = await db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
-  if (!row) return null;
-  const { externalIdOk, versionOk, ...current } = row.target;
-  return { current, externalIdOk, versionOk, updated: row.updated };
+  return db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
 }
 
-/** Applies an update's tags and metadata if externalId and expectedVersion allow it. */
-export async function patchSession(db: Db, environmentId: string, id: string, patch: SessionPatch): Promise<PatchOutcome> {
-  const externalIdOk =
-    patch.externalId === undefined
-      ? sql`true`
-      : patch.externalId === null
-        ? isNull(sessions.externalId)
-        : eq(sessions.externalId, patch.externalId);
-  const versionOk = patch.expectedVersion == null ? sql`true` : eq(sessions.version, patch.expectedVersion);
-  const write = patch.tags !== undefined || patch.metadata !== undefined;
-  const result = await writeWhere(db, environmentId, id, { externalIdOk, versionOk }, sql`${write}`, {
-    ...(patch.tags !== undefined && { tags: patch.tags }),
-    ...(patch.metadata !== undefined && { metadata: patch.metadata }),
-  });
-  if (!result) return { kind: 'not-found' };
-  if (!result.externalIdOk) return { kind: 'external-id-immutable', current: result.current };
-  if (!result.versionOk) return { kind: 'version-conflict', current: result.current };
-  return { kind: 'ok', session: result.updated ?? result.current };
-}
-
-/** Closes an open session once; a closed one comes back exactly as it is. Null: no such session. */
-export async function closeSessionRow(
-  db: Db,
-  environmentId: string,
-  id: string,
-  reason: string | null,
-): Promise<SessionRow | null> {
-  const always = { externalIdOk: sql`true`, versionOk: sql`true` };
-  const result = await writeWhere(db, environmentId, id, always, isNull(sessions.closedAt), {
-    closedAt: sql`now()`,
-    closedReason: reason,
-  });
-  return result && (result.updated ?? result.current);
+function prepareStatements(db: Db) {
+  const byId = and(eq(sessions.environmentId, p('environmentId')), eq(sessions.id, p('id')));
+  const byExternalId = and(eq(sessions.environmentId, p('environmentId')), eq(sessions.externalId, p('id')));
+  const refresh = sql`(${STATUS_CONDITION.ACTIVE} and ${sessions.triggerConfig} is distinct from excluded.trigger_config)`;
+  return {
+    findById: db.select().from(sessions).where(byId).prepare('find_session_by_id'),
+    findByExternalId: db.select().from(sessions).where(byExternalId).prepare('find_session_by_external_id'),
+    findMany: db
+      .select()
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.environmentId, p('environmentId')),
+          sql`(${sessions.id} = any(${p('ids')}::text[]) or ${sessions.externalId} = any(${p('externalIds')}::text[]))`,
+        ),
+      )
+      .prepare('find_sessions'),
+    writeById: lockedWrite(db, eq(sessions.id, p('id'))).prepare('write_session_by_id'),
+    writeByExternalId: lockedWrite(db, eq(sessions.externalId, p('id'))).prepare('write_session_by_external_id'),
+    insert: db
+      .insert(sessions)
+      .values({
+        environmentId: p('environmentId'),
+        id: p('id'),
+        externalId: p('externalId'),
+        type: p('type'),
+        taskIdentifier: p('taskIdentifier'),
+        // Raw placeholders with casts: a column's own encoder would not let null through.
+        triggerConfig: sql`${p('triggerConfig')}::jsonb`,
+        tags: sql`${p('tags')}::text[]`,
+        metadata: sql`${p('metadata')}::jsonb`,
+        expiresAt: sql`${p('expiresAt')}::timestamptz`,
+      })
+      .onConflictDoUpdate({
+        target: [sessions.environmentId, sessions.externalId],
+        set: {
+          triggerConfig: sql`case when ${refresh} then excluded.trigger_config else ${sessions.triggerConfig} end`,
+          version: sql`case when ${refresh} then ${sessions.version} + 1 else ${sessions.version} end`,
+          updatedAt: sql`case when ${refresh} then now() else ${sessions.updatedAt} end`,
+        },
+      })
+      .returning({
+        ...getTableColumns(sessions),
+        // xmax is 0 only on a tuple this statement inserted, not on one it updated.
+        inserted: sql<boolean>`(xmax = 0)`,
+        expired: sql<boolean>`${STATUS_CONDITION.EXPIRED}`,
+      })
+      .prepare('insert_session'),
+  };
 }
 
 export interface NewSession {
@@ -167,36 +170,134 @@ export type InsertOutcome =
   | { kind: 'closed'; session: SessionRow }
   | { kind: 'expired'; session: SessionRow };
 
-/**
- * Inserts a session, or with an externalId finds the one that exists, in one statement. The
- * unique (environment, externalId) key makes concurrent creates meet on one row; an open one gets
- * the new triggerConfig (and a version) only when the config differs, a closed or expired one is
- * left exactly as it is.
- */
-export async function insertSession(db: Db, environmentId: string, session: NewSession): Promise<InsertOutcome> {
-  const refresh = sql`(${STATUS_CONDITION.ACTIVE} and ${sessions.triggerConfig} is distinct from excluded.trigger_config)`;
-  const [row] = await db
-    .insert(sessions)
-    .values({ environmentId, ...session })
-    .onConflictDoUpdate({
-      target: [sessions.environmentId, sessions.externalId],
-      set: {
-        triggerConfig: sql`case when ${refresh} then excluded.trigger_config else ${sessions.triggerConfig} end`,
-        version: sql`case when ${refresh} then ${sessions.version} + 1 else ${sessions.version} end`,
-        updatedAt: sql`case when ${refresh} then now() else ${sessions.updatedAt} end`,
-      },
-    })
-    .returning({
-      ...getTableColumns(sessions),
-      // xmax is 0 only on a tuple this statement inserted, not on one it updated.
-      inserted: sql<boolean>`(xmax = 0)`,
-      expired: sql<boolean>`${STATUS_CONDITION.EXPIRED}`,
+export class SessionStore {
+  private readonly statements: ReturnType<typeof prepareStatements>;
+
+  constructor(private readonly db: Db) {
+    this.statements = prepareStatements(db);
+  }
+
+  async find(environmentId: string, id: string): Promise<SessionRow | null> {
+    if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
+    const statement = isFriendlyId(id) ? this.statements.findById : this.statements.findByExternalId;
+    const [row] = await statement.execute({ environmentId, id });
+    return row ?? null;
+  }
+
+  /** Many sessions by friendly id or externalId in one statement; the caller matches them up. */
+  async findMany(environmentId: string, ids: readonly string[]): Promise<SessionRow[]> {
+    if (ids.length === 1) {
+      const row = await this.find(environmentId, ids[0]!);
+      return row ? [row] : [];
+    }
+    const usable = ids.filter(isStorableText);
+    if (usable.length === 0) return [];
+    return this.statements.findMany.execute({
+      environmentId,
+      ids: textArray(usable.filter(isFriendlyId)),
+      externalIds: textArray(usable.filter((id) => !isFriendlyId(id))),
     });
-  const { inserted, expired, ...stored } = row!;
-  if (inserted) return { kind: 'created', session: stored };
-  if (stored.closedAt) return { kind: 'closed', session: stored };
-  if (expired) return { kind: 'expired', session: stored };
-  return { kind: 'cached', session: stored };
+  }
+
+  private async write(values: WriteValues) {
+    if (!isStorableText(values.id)) return null; // no row can hold this id, and PostgreSQL would refuse it
+    const statement = isFriendlyId(values.id) ? this.statements.writeById : this.statements.writeByExternalId;
+    const [row] = await statement.execute(values);
+    if (!row) return null;
+    const { externalIdOk, versionOk, ...current } = row.target;
+    return { current, externalIdOk, versionOk, updated: row.updated };
+  }
+
+  /** Applies an update's tags and metadata if externalId and expectedVersion allow it. */
+  async patch(environmentId: string, id: string, patch: SessionPatch): Promise<PatchOutcome> {
+    const result = await this.write({
+      environmentId,
+      id,
+      externalIdCheck: patch.externalId === undefined ? 0 : patch.externalId === null ? 1 : 2,
+      externalId: patch.externalId ?? null,
+      expectedVersion: patch.expectedVersion ?? null,
+      setTags: patch.tags !== undefined,
+      tags: patch.tags === undefined ? null : textArray(patch.tags),
+      setMetadata: patch.metadata !== undefined,
+      metadata: patch.metadata == null ? null : JSON.stringify(patch.metadata),
+      close: false,
+      closedReason: null,
+    });
+    if (!result) return { kind: 'not-found' };
+    if (!result.externalIdOk) return { kind: 'external-id-immutable', current: result.current };
+    if (!result.versionOk) return { kind: 'version-conflict', current: result.current };
+    return { kind: 'ok', session: result.updated ?? result.current };
+  }
+
+  /** Closes an open session once; a closed one comes back exactly as it is. Null: no such session. */
+  async close(environmentId: string, id: string, reason: string | null): Promise<SessionRow | null> {
+    const result = await this.write({
+      environmentId,
+      id,
+      externalIdCheck: 0,
+      externalId: null,
+      expectedVersion: null,
+      setTags: false,
+      tags: null,
+      setMetadata: false,
+      metadata: null,
+      close: true,
+      closedReason: reason,
+    });
+    return result && (result.updated ?? result.current);
+  }
+
+  /**
+   * Inserts a session, or with an externalId finds the one that exists, in one statement. The
+   * unique (environment, externalId) key makes concurrent creates meet on one row; an open one
+   * gets the new triggerConfig (and a version) only when the config differs, a closed or expired
+   * one is left exactly as it is.
+   */
+  async insert(environmentId: string, session: NewSession): Promise<InsertOutcome> {
+    const [row] = await this.statements.insert.execute({
+      environmentId,
+      ...session,
+      triggerConfig: JSON.stringify(session.triggerConfig),
+      tags: textArray(session.tags),
+      metadata: session.metadata === null ? null : JSON.stringify(session.metadata),
+      expiresAt: session.expiresAt?.toISOString() ?? null,
+    });
+    const { inserted, expired, ...stored } = row!;
+    if (inserted) return { kind: 'created', session: stored };
+    if (stored.closedAt) return { kind: 'closed', session: stored };
+    if (expired) return { kind: 'expired', session: stored };
+    return { kind: 'cached', session: stored };
+  }
+
+  /**
+   * One page by keyset (no OFFSET): `limit + 1` rows tell whether more follow in the paging
+   * direction; an EXISTS on the far side of the cursor tells whether anything precedes it.
+   */
+  async list(environmentId: string, q: ListQuery): Promise<{ rows: SessionRow[]; hasMore: boolean; hasBeyondCursor: boolean }> {
+    const { db } = this;
+    const base = filterConditions(environmentId, q.filter);
+    const bounds = [q.after && compare('<', q.after), q.before && compare('>', q.before)].filter(Boolean) as SQL[];
+    const forward = q.direction === 'forward';
+    const order = forward ? [desc(sessions.createdAt), desc(sessions.id)] : [asc(sessions.createdAt), asc(sessions.id)];
+    const cursor = forward ? q.after : q.before;
+    const [rows, beyond] = await Promise.all([
+      db
+        .select()
+        .from(sessions)
+        .where(and(...base, ...bounds))
+        .orderBy(...order)
+        .limit(q.limit + 1),
+      cursor
+        ? db
+            .select({ one: sql<number>`1` })
+            .from(sessions)
+            .where(and(...base, compare(forward ? '>=' : '<=', cursor)))
+            .limit(1)
+        : Promise.resolve([]),
+    ]);
+    const page = rows.slice(0, q.limit);
+    return { rows: forward ? page : page.reverse(), hasMore: rows.length > q.limit, hasBeyondCursor: beyond.length > 0 };
+  }
 }
 
 export type StatusName = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
@@ -248,39 +349,4 @@ function filterConditions(environmentId: string, f: SessionFilter): SQL[] {
 /** Keyset comparison on (createdAt, id), the order of the (environment, createdAt, id) index. */
 function compare(op: '<' | '<=' | '>' | '>=', p: Position): SQL {
   return sql`(${sessions.createdAt}, ${sessions.id}) ${sql.raw(op)} (${p.createdAt.toISOString()}::timestamptz, ${p.id})`;
-}
-
-/**
- * One page by keyset (no OFFSET): `limit + 1` rows tell whether more follow in the paging
- * direction; an EXISTS on the far side of the cursor tells whether anything precedes it.
- */
-export async function listSessions(
-  db: Db,
-  environmentId: string,
-  q: ListQuery,
-): Promise<{ rows: SessionRow[]; hasMore: boolean; hasBeyondCursor: boolean }> {
-  const base = filterConditions(environmentId, q.filter);
-  const bounds = [q.after && compare('<', q.after), q.before && compare('>', q.before)].filter(Boolean) as SQL[];
-  const forward = q.direction === 'forward';
-  const order = forward
-    ? [desc(sessions.createdAt), desc(sessions.id)]
-    : [asc(sessions.createdAt), asc(sessions.id)];
-  const cursor = forward ? q.after : q.before;
-  const [rows, beyond] = await Promise.all([
-    db
-      .select()
-      .from(sessions)
-      .where(and(...base, ...bounds))
-      .orderBy(...order)
-      .limit(q.limit + 1),
-    cursor
-      ? db
-          .select({ one: sql<number>`1` })
-          .from(sessions)
-          .where(and(...base, compare(forward ? '>=' : '<=', cursor)))
-          .limit(1)
-      : Promise.resolve([]),
-  ]);
-  const page = rows.slice(0, q.limit);
-  return { rows: forward ? page : page.reverse(), hasMore: rows.length > q.limit, hasBeyondCursor: beyond.length > 0 };
 }
