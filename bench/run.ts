@@ -27,6 +27,8 @@ const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service (see package.json). */
 const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? 'node --import tsx src/main.ts').split(' ');
+/** Where the service runs from: another checkout measures an earlier version in the same run. */
+const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
 
 export const UPDATE_QUERY = `mutation Update($id: ID!, $input: UpdateSessionInput!) {
   updateSession(id: $id, input: $input) {
@@ -65,9 +67,9 @@ interface Server {
   output: { text: string };
 }
 
-async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp): Promise<Server> {
+async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp, cwd = root): Promise<Server> {
   const port = await freePort();
-  const child = spawn(command[0]!, command.slice(1), { cwd: root, env: { ...process.env, ...env, PORT: String(port) } });
+  const child = spawn(command[0]!, command.slice(1), { cwd, env: { ...process.env, ...env, PORT: String(port) } });
   const output = { text: '' };
   child.stdout!.on('data', (d) => (output.text += d));
   child.stderr!.on('data', (d) => (output.text += d));
@@ -195,7 +197,7 @@ async function main(): Promise<void> {
 
   const env = { DATABASE_URL: url, NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0', DATABASE_POOL_SIZE: '10' };
   const bare = await start('bare', ['node', '--import', 'tsx', 'bench/bare.ts'], env, /listening/);
-  const service = await start('service', SERVICE_COMMAND, env, /listening on/);
+  const service = await start('service', SERVICE_COMMAND, env, /listening on/, SERVICE_DIR);
   const lines: string[] = [];
   const print = (line = '') => {
     lines.push(line);

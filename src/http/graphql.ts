@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type GraphiQLOptions, isAsyncIterable, processRegularResult } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
@@ -94,8 +93,9 @@ export function createGraphQLServer(options: GraphQLOptions) {
     cors: false,
     graphiql: options.graphiql ? GRAPHIQL : false,
     // GraphiQL's whole bundle from npm, inlined into one page rendered once: no CDN, no request
-    // leaves the host.
-    renderGraphiQL: (opts) => (graphiqlPage ??= renderGraphiQL(opts)),
+    // leaves the host. Loaded on the first page asked for: the bundle alone holds about 50 MB.
+    renderGraphiQL: async (opts) =>
+      (graphiqlPage ??= (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(opts)),
     maskedErrors: { maskError },
     logging: {
       debug: () => {},

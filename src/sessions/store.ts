@@ -102,6 +102,24 @@ function lockedWrite(db: Db, match: SQL) {
   return db.with(target, updated).select().from(target).leftJoin(updated, sql`true`);
 }
 
+/**
+ * The write of an update with no precondition (no externalId, no expectedVersion): a plain
+ * UPDATE, atomic on its row, no row back meaning no such session. Cheaper for the database than
+ * the locked write, and the common case.
+ */
+function plainWrite(db: Db, match: SQL) {
+  return db
+    .update(sessions)
+    .set({
+      tags: sql`case when ${p('setTags')}::boolean then ${p('tags')}::text[] else ${sessions.tags} end`,
+      metadata: sql`case when ${p('setMetadata')}::boolean then ${p('metadata')}::jsonb else ${sessions.metadata} end`,
+      version: sql`${sessions.version} + 1`,
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(sessions.environmentId, p('environmentId')), match))
+    .returning();
+}
+
 function prepareStatements(db: Db) {
   const byId = and(eq(sessions.environmentId, p('environmentId')), eq(sessions.id, p('id')));
   const byExternalId = and(eq(sessions.environmentId, p('environmentId')), eq(sessions.externalId, p('id')));
@@ -119,6 +137,8 @@ function prepareStatements(db: Db) {
         ),
       )
       .prepare('find_sessions'),
+    plainWriteById: plainWrite(db, eq(sessions.id, p('id'))).prepare('plain_write_session_by_id'),
+    plainWriteByExternalId: plainWrite(db, eq(sessions.externalId, p('id'))).prepare('plain_write_session_by_external_id'),
     writeById: lockedWrite(db, eq(sessions.id, p('id'))).prepare('write_session_by_id'),
     writeByExternalId: lockedWrite(db, eq(sessions.externalId, p('id'))).prepare('write_session_by_external_id'),
     insert: db
@@ -210,16 +230,32 @@ export class SessionStore {
 
   /** Applies an update's tags and metadata if externalId and expectedVersion allow it. */
   async patch(environmentId: string, id: string, patch: SessionPatch): Promise<PatchOutcome> {
+    const values = {
+      environmentId,
+      id,
+      setTags: patch.tags !== undefined,
+      tags: patch.tags === undefined ? null : textArray(patch.tags),
+      setMetadata: patch.metadata !== undefined,
+      metadata: patch.metadata == null ? null : JSON.stringify(patch.metadata),
+    };
+    if (patch.externalId === undefined && patch.expectedVersion == null) {
+      // No precondition: a plain read when there is nothing to write, else a plain write.
+      if (!values.setTags && !values.setMetadata) {
+        const current = await this.find(environmentId, id);
+        return current ? { kind: 'ok', session: current } : { kind: 'not-found' };
+      }
+      if (!isStorableText(id)) return { kind: 'not-found' };
+      const statement = isFriendlyId(id) ? this.statements.plainWriteById : this.statements.plainWriteByExternalId;
+      const [row] = await statement.execute(values);
+      return row ? { kind: 'ok', session: row } : { kind: 'not-found' };
+    }
     const result = await this.write({
+      ...values,
       environmentId,
       id,
       externalIdCheck: patch.externalId === undefined ? 0 : patch.externalId === null ? 1 : 2,
       externalId: patch.externalId ?? null,
       expectedVersion: patch.expectedVersion ?? null,
-      setTags: patch.tags !== undefined,
-      tags: patch.tags === undefined ? null : textArray(patch.tags),
-      setMetadata: patch.metadata !== undefined,
-      metadata: patch.metadata == null ? null : JSON.stringify(patch.metadata),
       close: false,
       closedReason: null,
     });
