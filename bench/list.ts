@@ -39,7 +39,7 @@ interface Setup {
 async function setup(size: number): Promise<Setup> {
   const url = await freshDatabase(`sg_bench_${size}`);
   const s = { sent: [] } as unknown as Setup;
-  const database = openDatabase({ databaseUrl: url, onQuery: (sql, params) => void s.sent.push({ sql, params }) });
+  const database = await openDatabase({ databaseUrl: url, onQuery: (sql, params) => void s.sent.push({ sql, params }) });
   s.app = await createApp(loadConfig({ DATABASE_URL: url }), database);
   s.url = url;
   const env = await createEnvironment(s.app.database.db, 'bench', 'PRODUCTION');

@@ -9,7 +9,7 @@
  *   BENCH_SECONDS=8 BENCH_ROUNDS=3 BENCH_CONNECTIONS=1,8,32 BENCH_ONLY=update,read,ceiling,pglite
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,23 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/** CPU of every PostgreSQL process on the machine (the server and its backends), microseconds. */
+function postgresCpuMicros(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.split(') ')[1]!.split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * 10_000;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
+
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
@@ -124,6 +141,7 @@ function runLoad(spec: Record<string, unknown>): Promise<LoadResult> {
 
 interface Measured extends LoadResult {
   cpuPerRequest: number;
+  postgresCpuPerRequest: number;
   rss: number;
 }
 
@@ -131,15 +149,17 @@ async function measure(server: Server, spec: Record<string, unknown>): Promise<M
   await runLoad({ ...spec, seconds: WARMUP_SECONDS });
   const pid = server.child.pid!;
   const cpu0 = cpuMicros(pid);
+  const pg0 = postgresCpuMicros();
   let rss = rssMb(pid);
   const sampler = setInterval(() => (rss = Math.max(rss, rssMb(pid))), 200);
   const result = await runLoad(spec);
   clearInterval(sampler);
   const cpu = cpuMicros(pid) - cpu0;
+  const pg = postgresCpuMicros() - pg0;
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${server.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors\n${server.output.text.slice(-2000)}`);
   }
-  return { ...result, cpuPerRequest: cpu / result.requests, rss };
+  return { ...result, cpuPerRequest: cpu / result.requests, postgresCpuPerRequest: pg / result.requests, rss };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -150,6 +170,7 @@ function summarize(rounds: Measured[]) {
     p50: median(rounds.map((r) => r.p50)),
     p99: median(rounds.map((r) => r.p99)),
     cpu: median(rounds.map((r) => r.cpuPerRequest)),
+    pg: median(rounds.map((r) => r.postgresCpuPerRequest)),
     rss: Math.max(...rounds.map((r) => r.rss)),
   };
 }
@@ -210,8 +231,8 @@ async function main(): Promise<void> {
       print();
       print(`### ${op === 'update' ? '`updateSession` (new tags and metadata each time)' : '`session(id)` read'}`);
       print();
-      print('| connections | server | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | req/s vs bare | p50 vs bare | p99 vs bare |');
-      print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      print('| connections | server | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | RSS MB | req/s vs bare | p50 vs bare | p99 vs bare |');
+      print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const connections of CONNECTIONS) {
         const spec = { connections, seconds: SECONDS, key: secretKey, query: op === 'update' ? UPDATE_QUERY : READ_QUERY, ids, mode: op };
         const rounds: Record<string, Measured[]> = { bare: [], service: [] };
@@ -221,9 +242,9 @@ async function main(): Promise<void> {
         }
         const b = summarize(rounds['bare']!);
         const s = summarize(rounds['service']!);
-        print(`| ${connections} | bare | ${fmt(b.rps)} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(b.cpu)} | ${fmt(b.rss)} | 1.00 | 1.00 | 1.00 |`);
+        print(`| ${connections} | bare | ${fmt(b.rps)} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(b.cpu)} | ${fmt(b.pg)} | ${fmt(b.rss)} | 1.00 | 1.00 | 1.00 |`);
         print(
-          `| ${connections} | service | ${fmt(s.rps)} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${fmt(s.cpu)} | ${fmt(s.rss)} | ${fmt(s.rps / b.rps, 2)} | ${fmt(s.p50 / Math.max(b.p50, 0.5), 2)} | ${fmt(s.p99 / Math.max(b.p99, 0.5), 2)} |`,
+          `| ${connections} | service | ${fmt(s.rps)} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${fmt(s.cpu)} | ${fmt(s.pg)} | ${fmt(s.rss)} | ${fmt(s.rps / b.rps, 2)} | ${fmt(s.p50 / Math.max(b.p50, 0.5), 2)} | ${fmt(s.p99 / Math.max(b.p99, 0.5), 2)} |`,
         );
       }
     }

@@ -18,7 +18,7 @@ export interface App {
 }
 
 /** Everything but the listening socket, with no database work yet (see `createApp`). */
-export function buildApp(config: Config, database = openDatabase(config)): App {
+export function buildApp(config: Config, database: Database): App {
   const auth = new Authenticator(database.db, { failedAuthLimit: config.failedAuthLimit });
   const sessions = new SessionsService(database.db, (environmentId) => auth.tokenSecret(environmentId));
   const yoga = createGraphQLServer({
@@ -32,7 +32,8 @@ export function buildApp(config: Config, database = openDatabase(config)): App {
 }
 
 /** An app whose database is migrated and ready. */
-export async function createApp(config: Config, database = openDatabase(config)): Promise<App> {
+export async function createApp(config: Config, database?: Database): Promise<App> {
+  database ??= await openDatabase(config);
   const app = buildApp(config, database);
   await database.migrate();
   app.ready = true;

@@ -53,7 +53,7 @@ function explain(error: unknown): string {
 
 let database: Database | undefined;
 try {
-  database = openDatabase(loadConfig());
+  database = await openDatabase(loadConfig());
   await database.migrate();
   const { db } = database;
   switch (command) {

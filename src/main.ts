@@ -25,7 +25,7 @@ try {
 
 let database;
 try {
-  database = openDatabase(config);
+  database = await openDatabase(config);
 } catch (error) {
   if (error instanceof DataDirLockedError) fail(error.message);
   throw error;

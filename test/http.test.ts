@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp, type Listening, listen } from '../src/app.js';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/client.js';
 import { maskError } from '../src/http/errors.js';
 import { drivers, RawConnection, rawRequest, SESSION_FIELDS, type TestApp, startTestApp } from './support.js';
 
@@ -240,7 +241,8 @@ describe('when the database is unreachable', () => {
   let app: App;
   let served: Listening;
   beforeAll(async () => {
-    app = buildApp(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', RATE_LIMIT_PER_SECOND: '0' }));
+    const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', RATE_LIMIT_PER_SECOND: '0' });
+    app = buildApp(config, await openDatabase(config));
     app.ready = true; // as if migrated before the database went away
     served = await listen(app, 0, '127.0.0.1');
   });

@@ -90,7 +90,7 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
     await proxy.restore();
     await expect.poll(async () => (await ready(served!.url)).value, { timeout: 15_000, interval: 200 }).toBe(200);
     // Migrated through the proxy: an environment made now is served at once.
-    const database = openDatabase({ databaseUrl: fresh.url });
+    const database = await openDatabase({ databaseUrl: fresh.url });
     try {
       ({ secretKey } = await createEnvironment(database.db, 'outage', 'PRODUCTION'));
     } finally {
@@ -212,7 +212,7 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
 
     // Integrity, session by session: every acknowledged update is in, a 503 may or may not be
     // (its commit can outlive the connection), and the row is whole: tags and metadata of one update.
-    const database = openDatabase({ databaseUrl: fresh.url });
+    const database = await openDatabase({ databaseUrl: fresh.url });
     try {
       for (const id of ids) {
         const mine = attempts.filter((a) => a.session === id);

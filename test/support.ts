@@ -79,7 +79,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
     ...(fresh.url ? { DATABASE_URL: fresh.url } : {}),
   });
   const queries: string[] = [];
-  const app = await createApp(config, openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
+  const app = await createApp(config, await openDatabase({ ...config, poolSize: 20, onQuery: (q) => queries.push(q) }));
   const http = await listen(app, 0, '127.0.0.1');
   const store = new SessionStore(app.database.db);
   let envCount = 0;

@@ -1,11 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
-import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
@@ -43,11 +39,14 @@ export interface DatabaseOptions {
   onQuery?: (query: string, params: unknown[]) => void;
 }
 
-/** One Drizzle schema and one set of queries; the driver is chosen by whether DATABASE_URL is set. */
-export function openDatabase(options: DatabaseOptions): Database {
+/**
+ * One Drizzle schema and one set of queries; the driver is chosen by whether DATABASE_URL is set.
+ * PGlite is loaded only when it is the one (it holds memory a real server's process need not).
+ */
+export function openDatabase(options: DatabaseOptions): Promise<Database> {
   const logger = options.onQuery ? { logQuery: options.onQuery } : false;
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, options.timeouts ?? DEFAULT_TIMEOUTS, logger)
+    ? Promise.resolve(openPostgres(options.databaseUrl, options.poolSize ?? 10, options.timeouts ?? DEFAULT_TIMEOUTS, logger))
     : openPglite(options.pgliteDir ?? '.data/pglite', logger);
 }
 
@@ -86,7 +85,13 @@ function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts,
   };
 }
 
-function openPglite(dir: string, logger: Logger): Database {
+async function openPglite(dir: string, logger: Logger): Promise<Database> {
+  const [{ PGlite }, { btree_gin }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite/contrib/btree_gin'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
   let release = () => {};
   if (!dir.startsWith('memory://')) {
     mkdirSync(dir, { recursive: true });

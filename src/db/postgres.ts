@@ -360,31 +360,77 @@ interface Scope {
   pid: number | null;
 }
 
+/** A statement waiting for its rows, and what to do if its deadline passes first. */
+interface Pending {
+  due: number;
+  expire(): void;
+}
+
+/**
+ * The deadlines of the statements in flight, swept a few times per deadline rather than one
+ * timer each: statements all have the same deadline, so the set is in order of expiry.
+ */
+class Deadlines {
+  private readonly pending = new Set<Pending>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly ms: number) {}
+
+  add(item: Pending): void {
+    this.pending.add(item);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.sweep(), Math.max(10, Math.floor(this.ms / 10)));
+      this.timer.unref();
+    }
+  }
+
+  delete(item: Pending): void {
+    this.pending.delete(item);
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const item of this.pending) {
+      if (item.due > now) break;
+      this.pending.delete(item);
+      item.expire();
+    }
+    if (this.pending.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
 /**
  * Every statement gets a deadline. When it passes, the caller gets DatabaseTimeoutError, and: a
  * statement still queued (never written) is dequeued, so it never runs later; in a transaction,
  * its connection is failed, so the transaction rolls back; one already on the wire is left to the
  * server's statement_timeout and the socket guard.
  */
-function withDeadline(query: PendingQuery, ms: number, health: Health, guard: ConnectionGuard | null, tx: Scope | null): PendingQuery {
+function withDeadline(query: PendingQuery, deadlines: Deadlines, health: Health, guard: ConnectionGuard | null, tx: Scope | null): PendingQuery {
   let settled: Promise<unknown> | undefined;
   const run = () =>
     (settled ??= new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const error = new DatabaseTimeoutError(ms);
-        health.failed(error);
-        reject(error);
-        if (tx) guard?.kill(query.state?.pid ?? tx.pid, error);
-        else if (query.state === null) query.cancel();
-      }, ms);
+      const item: Pending = {
+        due: performance.now() + deadlines.ms,
+        expire() {
+          const error = new DatabaseTimeoutError(deadlines.ms);
+          health.failed(error);
+          reject(error);
+          if (tx) guard?.kill(query.state?.pid ?? tx.pid, error);
+          else if (query.state === null) query.cancel();
+        },
+      };
+      deadlines.add(item);
       query.then(
         (rows) => {
-          clearTimeout(timer);
+          deadlines.delete(item);
           health.ok();
           resolve(rows);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          deadlines.delete(item);
           if (isUnavailableCode(errorCode(error))) health.failed(error);
           else health.ok(); // the server answered, if only with an error
           reject(error);
@@ -407,18 +453,17 @@ function withDeadline(query: PendingQuery, ms: number, health: Health, guard: Co
 }
 
 /** The same postgres.js client, with every statement (in transactions too) under its deadline. */
-function bounded(sql: Sql, ms: number, health: Health, guard: ConnectionGuard | null, tx: Scope | null = null): Sql {
+function bounded(sql: Sql, deadlines: Deadlines, health: Health, guard: ConnectionGuard | null, tx: Scope | null = null): Sql {
+  const send = sql.unsafe.bind(sql) as unknown as (...a: unknown[]) => PendingQuery;
+  const unsafe = (...args: unknown[]) => withDeadline(send(...args), deadlines, health, guard, tx);
   return new Proxy(sql, {
     get(target, property, receiver) {
+      if (property === 'unsafe') return unsafe;
       const value = Reflect.get(target, property, receiver);
-      if (property === 'unsafe') {
-        return (...args: unknown[]) =>
-          withDeadline((value as (...a: unknown[]) => PendingQuery).apply(target, args), ms, health, guard, tx);
-      }
       if (property === 'savepoint') {
         return (...args: unknown[]) => {
           const fn = args.pop() as (inner: Sql) => unknown;
-          return (value as (...a: unknown[]) => unknown).apply(target, [...args, (inner: Sql) => fn(bounded(inner, ms, health, guard, tx))]);
+          return (value as (...a: unknown[]) => unknown).apply(target, [...args, (inner: Sql) => fn(bounded(inner, deadlines, health, guard, tx))]);
         };
       }
       if (property === 'begin') {
@@ -429,8 +474,8 @@ function bounded(sql: Sql, ms: number, health: Health, guard: ConnectionGuard | 
           const transaction = (value as (...a: unknown[]) => Promise<unknown>).apply(target, [
             ...args,
             (inner: Sql) => {
-              if (abandoned) throw new DatabaseTimeoutError(ms); // began too late: roll back at once
-              return fn(bounded(inner, ms, health, guard, scope));
+              if (abandoned) throw new DatabaseTimeoutError(deadlines.ms); // began too late: roll back at once
+              return fn(bounded(inner, deadlines, health, guard, scope));
             },
           ]);
           // BEGIN itself may wait for a connection: that wait is bounded too.
@@ -439,9 +484,9 @@ function bounded(sql: Sql, ms: number, health: Health, guard: ConnectionGuard | 
             timer = setTimeout(() => {
               if (scope.pid === null) {
                 abandoned = true;
-                reject(new DatabaseTimeoutError(ms));
+                reject(new DatabaseTimeoutError(deadlines.ms));
               }
-            }, ms);
+            }, deadlines.ms);
           });
           transaction.finally(() => clearTimeout(timer)).catch(() => {});
           return Promise.race([transaction, waited]);
@@ -481,5 +526,5 @@ export function boundedPostgres(url: string, poolSize: number, timeouts: Databas
     },
     ...(guard && { socket: guard.socket }),
   } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
-  return { sql: bounded(sql, timeouts.statementMs, health, guard), stop: () => guard?.stop() };
+  return { sql: bounded(sql, new Deadlines(timeouts.statementMs), health, guard), stop: () => guard?.stop() };
 }

@@ -1,4 +1,13 @@
-import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import {
+  type DocumentNode,
+  type GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
+  getVariableValues,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ForbiddenError } from '../sessions/errors.js';
 import type { Context } from './builder.js';
@@ -29,14 +38,26 @@ function rootFields(document: DocumentNode, operation: OperationDefinitionNode):
   return names;
 }
 
+export function hasOneOperation(document: DocumentNode): boolean {
+  return document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1;
+}
+
+interface Analysis {
+  operation: OperationDefinitionNode;
+  fields: Set<string>;
+  open: boolean;
+}
+
 /**
- * Refuses before execution, with no `data`, an operation its credential may not run: any data
- * field without a valid credential (401), a mutation or a listing with a public token (403).
- * Reading a session a public token does not cover stays a field error, decided by the core.
+ * Refuses before execution, with no `data`, what may not run: any data field without a valid
+ * credential (401), a mutation or a listing with a public token (403), then a variable of the
+ * wrong type (BAD_USER_INPUT, coerced by graphql-js, whose messages name the variable; the
+ * compiled execution would coerce again in words of its own). Reading a session a public token
+ * does not cover stays a field error, decided by the core.
  */
-export function useCredentialGuard(mask: (error: unknown) => Error): Plugin<Context> {
+export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context> {
   // Documents come from the parse cache, the same object for the same text: analysed once.
-  const analysed = new WeakMap<DocumentNode, Map<string, { kind: string; fields: Set<string>; open: boolean } | null>>();
+  const analysed = new WeakMap<DocumentNode, Map<string, Analysis | null>>();
   const analyse = (document: DocumentNode, operationName: string | null | undefined) => {
     let byName = analysed.get(document);
     if (!byName) analysed.set(document, (byName = new Map()));
@@ -44,28 +65,40 @@ export function useCredentialGuard(mask: (error: unknown) => Error): Plugin<Cont
     if (!byName.has(key)) {
       const operation = getOperationAST(document, operationName);
       const fields = operation ? rootFields(document, operation) : new Set<string>();
-      byName.set(key, operation ? { kind: operation.operation, fields, open: [...fields].every((n) => OPEN_ROOT_FIELDS.has(n)) } : null);
+      byName.set(key, operation ? { operation, fields, open: [...fields].every((n) => OPEN_ROOT_FIELDS.has(n)) } : null);
     }
     return byName.get(key)!;
   };
   const guard = async (
-    args: { document: DocumentNode; operationName?: string | null; contextValue: Context },
-    stop: (result: { errors: Error[] }) => void,
+    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue: Context },
+    stop: (result: { errors: readonly Error[] }) => void,
   ) => {
-    const operation = analyse(args.document, args.operationName);
-    if (!operation || operation.open) return;
-    const { fields } = operation;
-    try {
-      const principal = await args.contextValue.principal();
-      if (principal.kind === 'public') {
-        // The core refuses these too; refusing here keeps `data` out of the answer.
-        if (operation.kind === 'mutation') {
-          throw new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
+    const analysis = analyse(args.document, args.operationName);
+    if (!analysis) return;
+    const { operation, fields } = analysis;
+    if (!analysis.open) {
+      try {
+        const principal = await args.contextValue.principal();
+        if (principal.kind === 'public') {
+          // The core refuses these too; refusing here keeps `data` out of the answer.
+          if (operation.operation === 'mutation') {
+            throw new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
+          }
+          if (fields.has('sessions')) throw new ForbiddenError('A public access token cannot list sessions: use a secret key');
         }
-        if (fields.has('sessions')) throw new ForbiddenError('A public access token cannot list sessions: use a secret key');
+      } catch (error) {
+        return stop({ errors: [mask(error)] });
       }
-    } catch (error) {
-      stop({ errors: [mask(error)] });
+    }
+    if (operation.variableDefinitions?.length) {
+      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+      const coerced = getVariableValues(args.schema, operation.variableDefinitions, variables, { maxErrors: 50 });
+      if (coerced.errors) {
+        for (const error of coerced.errors as GraphQLError[]) {
+          Object.assign(error.extensions, { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } });
+        }
+        stop({ errors: coerced.errors });
+      }
     }
   };
   return {

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type GraphiQLOptions, isAsyncIterable, processRegularResult } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
 import { type Context, createContext } from '../graphql/builder.js';
-import { useCredentialGuard } from '../graphql/guard.js';
+import { hasOneOperation, useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
 import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
@@ -119,8 +120,11 @@ export function createGraphQLServer(options: GraphQLOptions) {
         costLimit: { maxCost: OPERATION_LIMITS.cost, ...asValidationError },
         blockFieldSuggestion: { enabled: options.production },
       }),
-      useCredentialGuard(maskError),
+      useRequestGuard(maskError),
       useContractErrorCodes(),
+      // Compiled execution; @envelop/graphql-jit caches compiled queries by document alone, so
+      // only documents of one operation use it.
+      useGraphQlJit({}, { enableIf: (args) => hasOneOperation(args.document) }),
     ],
   });
 }

@@ -59,11 +59,9 @@ export function jsonDepth(value: unknown, limit: number): number {
   return deepest;
 }
 
-// GraphQL hands over objects without a prototype; the copy is plain JSON, as it will be stored.
 const jsonObject = z
   .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
-  .refine((v) => jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `nested deeper than ${MAX_JSON_DEPTH} levels`)
-  .transform((v) => JSON.parse(JSON.stringify(v)) as JsonObject);
+  .refine((v) => jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `nested deeper than ${MAX_JSON_DEPTH} levels`);
 
 const updateSchema = z.object({
   tags: tags.optional(),
@@ -112,55 +110,65 @@ export type UpdateSessionInput = z.infer<typeof updateSchema>;
 export type CreateSessionInput = z.infer<typeof createSchema>;
 export type TriggerConfigInput = z.infer<typeof triggerConfigSchema>;
 
-/** The size rule: UTF-8 bytes of the input as JSON, the count a REST body of it would have. */
-export function assertInputSize(input: unknown): void {
-  let json: string;
+/**
+ * The input as JSON: what the size rule counts (UTF-8 bytes, as a REST body of it would have).
+ * Input too deep to even serialise (thousands of levels) is a shape problem, not a crash.
+ */
+function inputJson(input: unknown): string {
   try {
-    json = JSON.stringify(input) ?? '';
+    return JSON.stringify(input) ?? '';
   } catch (error) {
-    // Too deep to even serialise (thousands of levels): a shape problem, not a crash.
-    if (error instanceof RangeError) throw tooDeep();
+    if (error instanceof RangeError) {
+      throw new InvalidInputError([{ path: ['input'], message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+    }
     throw error;
   }
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(bytes);
 }
 
-const tooDeep = () =>
-  new InvalidInputError([{ path: ['input'], message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+export function assertInputSize(input: unknown): string {
+  const json = inputJson(input);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > MAX_INPUT_BYTES) throw new PayloadTooLargeError(bytes);
+  return json;
+}
 
 /** Whether PostgreSQL can hold the string at all (see below). */
 export function isStorableText(value: string): boolean {
   return !value.includes('\u0000') && value.isWellFormed();
 }
 
-/** Far deeper than any JSON field may be: refused before anything walks the input recursively. */
-const RECURSION_GUARD_DEPTH = 2 * MAX_JSON_DEPTH;
-
-/** Each JSON field's own limit is checked with its schema, and reported at its path. */
-function assertDepth(input: unknown): void {
-  if (jsonDepth(input, RECURSION_GUARD_DEPTH) > RECURSION_GUARD_DEPTH) throw tooDeep();
-}
-
 /**
  * PostgreSQL stores no NUL character and no lone surrogate, in text or in jsonb, so any string
  * holding one (a value or an object key, however deep) is refused as input, never as a crash.
+ * Walked without recursion; each issue names its path.
  */
 function unstorableText(value: unknown, path: string[], issues: InputIssue[]): void {
+  // Each entry: a value, its path, and whether its key (the path's last part) is checked too.
+  const stack: [unknown, string[], boolean][] = [[value, path, false]];
   const check = (text: string, at: string[]) => {
     if (text.includes('\u0000')) issues.push({ path: at, message: 'may not contain the NUL character (U+0000)' });
     else if (!text.isWellFormed()) issues.push({ path: at, message: 'may not contain unpaired UTF-16 surrogates' });
   };
-  if (typeof value === 'string') check(value, path);
-  else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    for (const [key, item] of Object.entries(value)) {
-      if (!Array.isArray(value)) check(key, [...path, key]);
-      unstorableText(item, [...path, key], issues);
+  while (stack.length > 0) {
+    const [item, at, isKey] = stack.pop()!;
+    if (isKey) check(at.at(-1)!, at);
+    if (typeof item === 'string') check(item, at);
+    else if (item !== null && typeof item === 'object' && !(item instanceof Date)) {
+      const entries = Object.entries(item);
+      // Pushed in reverse, so issues come out in document order.
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i]!;
+        stack.push([child, [...at, key], !Array.isArray(item)]);
+      }
     }
   }
 }
 
-function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+// JSON.stringify writes a NUL as \u0000 and a lone surrogate as \ud800…\udfff: a text without
+// either escape holds nothing PostgreSQL refuses, and needs no walk.
+const MAYBE_UNSTORABLE = /\\u0000|\\ud[89a-f]/i;
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, json: string): T {
   const issues: InputIssue[] = [];
   const result = schema.safeParse(input);
   if (!result.success) {
@@ -168,22 +176,18 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
       issues.push({ path: ['input', ...issue.path.map(String)], message: issue.message });
     }
   }
-  unstorableText(input, ['input'], issues);
+  if (MAYBE_UNSTORABLE.test(json)) unstorableText(input, ['input'], issues);
   if (!result.success || issues.length > 0) throw new InvalidInputError(issues);
   return result.data;
 }
 
 /** Size, then shape: the checks of an update that need no database. */
 export function parseUpdateInput(input: unknown): UpdateSessionInput {
-  assertInputSize(input);
-  assertDepth(input);
-  return parse(updateSchema, input);
+  return parse(updateSchema, input, assertInputSize(input));
 }
 
 export function parseCreateInput(input: unknown): CreateSessionInput {
-  assertInputSize(input);
-  assertDepth(input);
-  return parse(createSchema, input);
+  return parse(createSchema, input, assertInputSize(input));
 }
 
 const closeReason = text(MAX_CLOSE_REASON_LENGTH, 'reason').nullish();
