@@ -10,21 +10,22 @@ export interface Context {
   /** The caller, authenticated on first use; throws UnauthenticatedError. */
   principal(): Promise<Principal>;
   sessions: SessionsService;
-  /** Sessions by id for this request, batched: `_entities` for 100 keys is one query. */
-  sessionLoader: DataLoader<string, Session | null>;
+  /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
+  loadSession(id: string): Promise<Session | null>;
 }
 
-/** A request's context; credentials are checked once, by the guard or the first field that asks. */
+/**
+ * A request's context; credentials are checked once, by the guard or the first field that asks.
+ * Only own functions: yoga copies the context's own properties into its own (so a getter would
+ * run at once), and the loader is made on first use, as most requests never resolve an entity.
+ */
 export function createContext(authenticate: () => Promise<Principal>, sessions: SessionsService): Context {
   let principal: Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
     principal: () => (principal ??= authenticate()),
     sessions,
-    // Made on first use: most requests never resolve an entity.
-    get sessionLoader() {
-      return (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids)));
-    },
+    loadSession: (id) => (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids))).load(id),
   };
   return context;
 }

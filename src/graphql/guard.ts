@@ -50,9 +50,8 @@ interface Analysis {
 
 /**
  * Refuses before execution, with no `data`, what may not run: any data field without a valid
- * credential (401), a mutation or a listing with a public token (403), then a variable of the
- * wrong type (BAD_USER_INPUT, coerced by graphql-js, whose messages name the variable; the
- * compiled execution would coerce again in words of its own). Reading a session a public token
+ * credential (401), a mutation or a listing with a public token (403); and a variable of the
+ * wrong type is refused in graphql-js's words (BAD_USER_INPUT). Reading a session a public token
  * does not cover stays a field error, decided by the core.
  */
 export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context> {
@@ -90,19 +89,25 @@ export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context
         return stop({ errors: [mask(error)] });
       }
     }
-    if (operation.variableDefinitions?.length) {
-      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-      const coerced = getVariableValues(args.schema, operation.variableDefinitions, variables, { maxErrors: 50 });
-      if (coerced.errors) {
+    if (!operation.variableDefinitions?.length) return;
+    // The compiled execution coerces variables itself, in words of its own (naming the wrong
+    // variable): when it refuses them, graphql-js says why instead.
+    return {
+      onExecuteDone({ result, setResult }: { result: unknown; setResult: (r: unknown) => void }) {
+        const { data, errors } = result as { data?: unknown; errors?: readonly GraphQLError[] };
+        if (data != null || !errors?.length || errors.some((e) => e.path)) return;
+        const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+        const coerced = getVariableValues(args.schema, operation.variableDefinitions!, variables, { maxErrors: 50 });
+        if (!coerced.errors) return;
         for (const error of coerced.errors as GraphQLError[]) {
           Object.assign(error.extensions, { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } });
         }
-        stop({ errors: coerced.errors });
-      }
-    }
+        setResult({ errors: coerced.errors });
+      },
+    };
   };
   return {
-    onExecute: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never),
-    onSubscribe: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never),
+    onExecute: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never) as never,
+    onSubscribe: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never) as never,
   };
 }

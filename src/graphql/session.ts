@@ -74,11 +74,11 @@ builder.asEntity(SessionRef, {
   resolveReference: (reference, ctx) => {
     if ('id' in reference) {
       if (typeof reference.id !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id');
-      return isFriendlyId(reference.id) ? ctx.sessionLoader.load(reference.id) : null;
+      return isFriendlyId(reference.id) ? ctx.loadSession(reference.id) : null;
     }
     const { externalId } = reference as { externalId?: unknown };
     if (typeof externalId !== 'string') throw new InvalidArgumentsError('A Session representation needs a string id or externalId');
-    return isFriendlyId(externalId) ? null : ctx.sessionLoader.load(externalId);
+    return isFriendlyId(externalId) ? null : ctx.loadSession(externalId);
   },
 });
 

@@ -131,8 +131,22 @@ export function createGraphQLServer(options: GraphQLOptions) {
 
 export type GraphQLServer = ReturnType<typeof createGraphQLServer>;
 
+type MediaType = 'application/json' | 'application/graphql-response+json';
+const mediaTypes = new Map<string, MediaType | null>();
+
 /** The response media type yoga would choose for a plain result, or null for a stream or none. */
-export function resultMediaType(accept: string | undefined): 'application/json' | 'application/graphql-response+json' | null {
+export function resultMediaType(accept: string | undefined): MediaType | null {
+  const key = accept ?? '';
+  let chosen = mediaTypes.get(key);
+  if (chosen === undefined) {
+    chosen = negotiate(accept);
+    // Clients send a handful of Accept headers; a client making up new ones gets no cache.
+    if (mediaTypes.size < 100) mediaTypes.set(key, chosen);
+  }
+  return chosen;
+}
+
+function negotiate(accept: string | undefined): MediaType | null {
   let chosen: 'application/json' | 'application/graphql-response+json' | null = null;
   // As yoga negotiates: the first listed type that fits wins; utf-8 only.
   const listed = (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',').reverse();
@@ -158,17 +172,23 @@ class CapturedResponse {
 const capture = { Response: CapturedResponse } as unknown as Parameters<typeof processRegularResult>[1];
 
 /** A stand-in for the fetch Request yoga's plugins read: method, url and headers only. */
-function leanRequest(req: IncomingMessage) {
-  return {
-    method: req.method ?? 'POST',
-    url: `http://localhost${req.url ?? '/graphql'}`,
-    headers: {
-      get(name: string): string | null {
-        const value = req.headers[name.toLowerCase()];
-        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-      },
-    },
-  };
+class LeanRequest {
+  readonly headers = this;
+
+  constructor(private readonly req: IncomingMessage) {}
+
+  get method(): string {
+    return this.req.method ?? 'POST';
+  }
+
+  get url(): string {
+    return `http://localhost${this.req.url ?? '/graphql'}`;
+  }
+
+  get(name: string): string | null {
+    const value = this.req.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+  }
 }
 
 /**
@@ -186,7 +206,7 @@ export async function answerOperation(
   let result;
   try {
     result = await yoga.getResultForParams(
-      { params: params as never, request: leanRequest(req) as unknown as Request },
+      { params: params as never, request: new LeanRequest(req) as unknown as Request },
       { req, res, address },
     );
   } catch (error) {
