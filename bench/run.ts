@@ -26,7 +26,7 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,entities,ceiling,pg
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service (see package.json). */
-const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? 'node --import tsx src/main.ts').split(' ');
+const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? 'node --import tsx src/main.ts').split(' ').filter(Boolean);
 /** Where the service runs from: another checkout measures an earlier version in the same run. */
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
 
