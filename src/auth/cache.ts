@@ -1,5 +1,7 @@
 interface Entry<V> {
   value: Promise<V>;
+  /** Set once the load has succeeded, so a hit can be answered without a promise. */
+  loaded?: { value: V };
   loadedAt: number;
 }
 
@@ -22,16 +24,25 @@ export class TtlCache<V> {
     if (hit && this.now() - hit.loadedAt < this.ttlMs) return hit.value;
     if (hit) this.entries.delete(key);
     const value = this.load(key);
-    const entry = { value, loadedAt: this.now() };
+    const entry: Entry<V> = { value, loadedAt: this.now() };
     this.entries.set(key, entry);
-    value.catch(() => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    });
+    value.then(
+      (loaded) => (entry.loaded = { value: loaded }),
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+      },
+    );
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
     return value;
+  }
+
+  /** The value of a fresh, loaded entry, or undefined: no promise on the hot path. */
+  peek(key: string): { value: V } | undefined {
+    const hit = this.entries.get(key);
+    return hit && this.now() - hit.loadedAt < this.ttlMs ? hit.loaded : undefined;
   }
 
   /** Whether a fresh entry exists, so that `get` would cost no load. */

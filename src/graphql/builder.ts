@@ -7,8 +7,8 @@ import DataLoader from 'dataloader';
 import type { Session, SessionsService } from '../sessions/service.js';
 
 export interface Context {
-  /** The caller, authenticated on first use; throws UnauthenticatedError. */
-  principal(): Promise<Principal>;
+  /** The caller, authenticated on first use (at once when its key is cached); throws UnauthenticatedError. */
+  principal(): Principal | Promise<Principal>;
   sessions: SessionsService;
   /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
   loadSession(id: string): Promise<Session | null>;
@@ -19,8 +19,8 @@ export interface Context {
  * Only own functions: yoga copies the context's own properties into its own (so a getter would
  * run at once), and the loader is made on first use, as most requests never resolve an entity.
  */
-export function createContext(authenticate: () => Promise<Principal>, sessions: SessionsService): Context {
-  let principal: Promise<Principal> | undefined;
+export function createContext(authenticate: () => Principal | Promise<Principal>, sessions: SessionsService): Context {
+  let principal: Principal | Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
     principal: () => (principal ??= authenticate()),

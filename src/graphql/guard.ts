@@ -9,6 +9,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Principal } from '../auth/principal.js';
 import { ForbiddenError } from '../sessions/errors.js';
 import type { Context } from './builder.js';
 
@@ -68,43 +69,57 @@ export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context
     }
     return byName.get(key)!;
   };
-  const guard = async (
-    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue: Context },
-    stop: (result: { errors: readonly Error[] }) => void,
-  ) => {
+  type Args = { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue: Context };
+  type Stop = (result: { errors: readonly Error[] }) => void;
+
+  /** Why this principal may not run this operation, or null. The core refuses these too; refusing here keeps `data` out. */
+  const refusal = (principal: Principal, { operation, fields }: Analysis): Error | null => {
+    if (principal.kind !== 'public') return null;
+    if (operation.operation === 'mutation') {
+      return new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
+    }
+    if (fields.has('sessions')) return new ForbiddenError('A public access token cannot list sessions: use a secret key');
+    return null;
+  };
+
+  /**
+   * The compiled execution coerces variables itself, in words of its own (naming the wrong
+   * variable): when it refuses them, graphql-js says why instead.
+   */
+  const variablesInGraphQLWords = (args: Args, operation: OperationDefinitionNode) => ({
+    onExecuteDone({ result, setResult }: { result: unknown; setResult: (r: unknown) => void }) {
+      const { data, errors } = result as { data?: unknown; errors?: readonly GraphQLError[] };
+      if (data != null || !errors?.length || errors.some((e) => e.path)) return;
+      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+      const coerced = getVariableValues(args.schema, operation.variableDefinitions!, variables, { maxErrors: 50 });
+      if (!coerced.errors) return;
+      for (const error of coerced.errors as GraphQLError[]) {
+        Object.assign(error.extensions, { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } });
+      }
+      setResult({ errors: coerced.errors });
+    },
+  });
+
+  // Synchronous when the credential is cached, as it mostly is: no promise on the hot path.
+  const guard = (args: Args, stop: Stop) => {
     const analysis = analyse(args.document, args.operationName);
     if (!analysis) return;
-    const { operation, fields } = analysis;
-    if (!analysis.open) {
-      try {
-        const principal = await args.contextValue.principal();
-        if (principal.kind === 'public') {
-          // The core refuses these too; refusing here keeps `data` out of the answer.
-          if (operation.operation === 'mutation') {
-            throw new ForbiddenError('A public access token cannot create, update or close sessions: use a secret key');
-          }
-          if (fields.has('sessions')) throw new ForbiddenError('A public access token cannot list sessions: use a secret key');
-        }
-      } catch (error) {
-        return stop({ errors: [mask(error)] });
-      }
-    }
-    if (!operation.variableDefinitions?.length) return;
-    // The compiled execution coerces variables itself, in words of its own (naming the wrong
-    // variable): when it refuses them, graphql-js says why instead.
-    return {
-      onExecuteDone({ result, setResult }: { result: unknown; setResult: (r: unknown) => void }) {
-        const { data, errors } = result as { data?: unknown; errors?: readonly GraphQLError[] };
-        if (data != null || !errors?.length || errors.some((e) => e.path)) return;
-        const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-        const coerced = getVariableValues(args.schema, operation.variableDefinitions!, variables, { maxErrors: 50 });
-        if (!coerced.errors) return;
-        for (const error of coerced.errors as GraphQLError[]) {
-          Object.assign(error.extensions, { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } });
-        }
-        setResult({ errors: coerced.errors });
-      },
+    const after = analysis.operation.variableDefinitions?.length ? variablesInGraphQLWords(args, analysis.operation) : undefined;
+    if (analysis.open) return after;
+    const decide = (principal: Principal) => {
+      const refused = refusal(principal, analysis);
+      if (!refused) return after;
+      stop({ errors: [mask(refused)] });
+      return undefined;
     };
+    const fail = (error: unknown) => void stop({ errors: [mask(error)] });
+    let principal: Principal | Promise<Principal>;
+    try {
+      principal = args.contextValue.principal();
+    } catch (error) {
+      return fail(error);
+    }
+    return principal instanceof Promise ? principal.then(decide, fail) : decide(principal);
   };
   return {
     onExecute: ({ args, setResultAndStopExecution }) => guard(args as never, setResultAndStopExecution as never) as never,

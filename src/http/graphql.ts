@@ -1,8 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { GraphQLError, ValidationContext } from 'graphql';
-import { createYoga, type GraphiQLOptions, isAsyncIterable, processRegularResult } from 'graphql-yoga';
+import { createYoga, type GraphiQLOptions, isAsyncIterable, type Plugin, processRegularResult } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
 import { type Context, createContext } from '../graphql/builder.js';
 import { hasOneOperation, useRequestGuard } from '../graphql/guard.js';
@@ -112,14 +117,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
       return createContext(() => auth.authenticate(header, address), sessions);
     },
     plugins: [
-      EnvelopArmorPlugin({
-        maxAliases: { n: OPERATION_LIMITS.aliases, ...asValidationError },
-        maxDepth: { n: OPERATION_LIMITS.depth, ...asValidationError },
-        maxTokens: { n: OPERATION_LIMITS.tokens },
-        maxDirectives: { n: OPERATION_LIMITS.directives, ...asValidationError },
-        costLimit: { maxCost: OPERATION_LIMITS.cost, ...asValidationError },
-        blockFieldSuggestion: { enabled: options.production },
-      }),
+      ...armor(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
       // Compiled execution; @envelop/graphql-jit caches compiled queries by document alone, so
@@ -130,6 +128,28 @@ export function createGraphQLServer(options: GraphQLOptions) {
 }
 
 export type GraphQLServer = ReturnType<typeof createGraphQLServer>;
+
+/**
+ * graphql-armor's limits: the token limit while parsing, the others as validation rules, built
+ * once and added in one hook (armor's own plugin adds each in a hook of its own, every request).
+ */
+function armor(production: boolean): Plugin[] {
+  const rules = [
+    maxAliasesRule({ n: OPERATION_LIMITS.aliases, ...asValidationError }),
+    maxDepthRule({ n: OPERATION_LIMITS.depth, ...asValidationError }),
+    maxDirectivesRule({ n: OPERATION_LIMITS.directives, ...asValidationError }),
+    costLimitRule({ maxCost: OPERATION_LIMITS.cost, ...asValidationError }),
+  ];
+  return [
+    maxTokensPlugin({ n: OPERATION_LIMITS.tokens }) as Plugin,
+    {
+      onValidate({ addValidationRule }) {
+        for (const rule of rules) addValidationRule(rule);
+      },
+    },
+    ...(production ? [blockFieldSuggestionsPlugin() as Plugin] : []),
+  ];
+}
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
 const mediaTypes = new Map<string, MediaType | null>();
