@@ -25,8 +25,9 @@ const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,8,32').split(',').map(N
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,entities,ceiling,pglite').split(','));
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
-/** How `npm start` runs the service (see package.json). */
-const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? 'node --import tsx src/main.ts').split(' ').filter(Boolean);
+/** How `npm start` runs the service: its script in package.json (built by `npm run bench` first). */
+const START = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? START.replace(/^exec /, '')).split(' ').filter(Boolean);
 /** Where the service runs from: another checkout measures an earlier version in the same run. */
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
 
