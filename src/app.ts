@@ -3,6 +3,7 @@ import { Authenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { RestApi } from './http/rest.js';
 import { HttpServer } from './http/server.js';
 import { SessionsService } from './sessions/service.js';
 
@@ -51,6 +52,7 @@ export interface Listening {
 export async function listen(app: App, port: number, host: string): Promise<Listening> {
   const http = new HttpServer({
     yoga: app.yoga,
+    rest: new RestApi(app.sessions, app.auth),
     database: app.database,
     maxRequestBytes: app.config.maxRequestBytes,
     rateLimit: app.config.rateLimit,

@@ -322,6 +322,24 @@ describe.each(drivers)('closeSession on %s', (driver) => {
     expect(new Set(results.map((r) => r.result.session.closedReason))).toEqual(new Set([stored.closedReason]));
   });
 
+  it('closes only at expectedVersion: another version is VersionConflictError in one statement, row unchanged', async () => {
+    const { t, env } = ctx;
+    const s = await openSession();
+    const CONDITIONAL = `mutation($id: ID!, $v: Int) { closeSession(id: $id, reason: "r", expectedVersion: $v) {
+      __typename ... on VersionConflictError { code expectedVersion currentVersion }
+      ... on InvalidInputError { issues { path } } ... on CloseSessionSuccess { session { version status } } } }`;
+    t.queries.length = 0;
+    const stale = (await t.gql(CONDITIONAL, { id: s.id, v: 2 }, env.secretKey)).body.data.closeSession;
+    expect(stale).toEqual({ __typename: 'VersionConflictError', code: 'VERSION_CONFLICT', expectedVersion: 2, currentVersion: 1 });
+    expect(t.sessionQueries()).toHaveLength(1);
+    expect(await row(s.id)).toEqual(s.before);
+    const zero = (await t.gql(CONDITIONAL, { id: s.id, v: 0 }, env.secretKey)).body.data.closeSession;
+    expect(zero).toEqual({ __typename: 'InvalidInputError', issues: [{ path: ['expectedVersion'] }] });
+    expect(await row(s.id)).toEqual(s.before);
+    const closed = (await t.gql(CONDITIONAL, { id: s.id, v: 1 }, env.secretKey)).body.data.closeSession;
+    expect(closed).toEqual({ __typename: 'CloseSessionSuccess', session: { version: 2, status: 'CLOSED' } });
+  });
+
   it('sends one SQL statement per close, whatever the outcome, once the key is cached', async () => {
     const { t } = ctx;
     const s = await openSession(baseCreateInput({ externalId: 'chat-one-trip' }));

@@ -243,6 +243,41 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
     expect(served!.output.text).not.toMatch(/unhandled rejection|uncaught exception|INTERNAL_SERVER_ERROR/i);
   }, 120_000);
 
+  it('answers the REST routes 503 {"error"} with Retry-After within the bound while the database is cut, writing nothing', async () => {
+    const { url } = served!;
+    const call = (method: string, path: string, body?: unknown) =>
+      timed(() =>
+        fetch(`${url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
+          ...(body !== undefined && { body: JSON.stringify(body) }),
+        }),
+      );
+    const created = await (await call('POST', '/api/v1/sessions', { type: 'chat', taskIdentifier: 't', triggerConfig: { basePayload: {} } })).value.json();
+    await proxy.cut();
+    try {
+      for (const [method, path, body] of [
+        ['GET', `/api/v1/sessions/${created.id}`],
+        ['PATCH', `/api/v1/sessions/${created.id}`, { tags: ['during-cut'] }],
+        ['POST', `/api/v1/sessions/${created.id}/close`, {}],
+        ['GET', '/api/v1/sessions'],
+      ] as const) {
+        const { value: response, ms } = await call(method, path, body);
+        expect(response.status).toBe(503);
+        expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(await response.json()).toEqual({ error: expect.stringMatching(/database is unavailable/) });
+        expect(ms).toBeLessThan(ANSWER_BOUND_MS);
+      }
+    } finally {
+      await proxy.restore();
+    }
+    await expect
+      .poll(async () => (await call('GET', `/api/v1/sessions/${created.id}`)).value.status, { timeout: 10_000, interval: 200 })
+      .toBe(200);
+    const after = await (await call('GET', `/api/v1/sessions/${created.id}`)).value.json();
+    expect(after).toMatchObject({ tags: [], version: 1, closedAt: null });
+  }, 60_000);
+
   it('replaces connections that stop answering for good, and heals within seconds', async () => {
     const { url } = served!;
     const read = () =>

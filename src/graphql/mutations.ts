@@ -90,14 +90,15 @@ builder.mutationType({
       args: {
         id: t.arg.id({ required: true, description: 'Friendly ID (session_...) or externalId.' }),
         reason: t.arg.string({ description: 'Why, at most 256 characters; kept from the first close.' }),
+        expectedVersion: t.arg.int({ description: "Optional precondition: close only if the session's version is still this one." }),
       },
       errors: {
         directResult: true,
         union: { name: 'CloseSessionResult', description: 'The closed session, or why it could not be closed.' },
-        types: [SessionNotFoundError, InvalidInputError],
+        types: [SessionNotFoundError, InvalidInputError, VersionConflictError],
       },
-      resolve: async (_, { id, reason }, ctx) => ({
-        session: await ctx.sessions.close(await ctx.principal(), String(id), reason),
+      resolve: async (_, { id, reason, expectedVersion }, ctx) => ({
+        session: await ctx.sessions.close(await ctx.principal(), String(id), reason, expectedVersion),
       }),
     }),
     updateSession: t.field({

@@ -7,12 +7,15 @@ import type { Database } from '../db/client.js';
 import { log } from '../log.js';
 import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
 import { answerOperation, type GraphQLServer, MAX_BATCH, resultMediaType } from './graphql.js';
+import { send } from './respond.js';
+import type { RestApi } from './rest.js';
 
 /** How long /ready waits for the database before answering 503. */
 export const READY_TIMEOUT_MS = 1000;
 
 export interface HttpOptions {
   yoga: GraphQLServer;
+  rest: RestApi;
   database: Database;
   maxRequestBytes: number;
   rateLimit: RateLimit;
@@ -24,23 +27,16 @@ export interface HttpOptions {
   trustProxyHops: number;
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
-
-/**
- * A JSON answer. One given before the request body was read to its end closes the connection
- * (`Connection: close`), so no client sends its next request after an unread body.
- */
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  const unread = res.req && !res.req.complete;
-  res.writeHead(status, { 'content-type': JSON_TYPE, ...(unread && { connection: 'close' }), ...headers });
-  res.end(JSON.stringify(body));
-}
 
 /** A top-level GraphQL error in the contract's shape, for refusals made before yoga runs. */
 function graphqlError(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };
+}
+
+/** A refusal in the shape the route speaks: GraphQL's errors, or the REST API's `{"error": …}`. */
+function refusalBody(rest: boolean, message: string, code: string) {
+  return rest ? { error: message } : graphqlError(message, code);
 }
 
 function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -121,13 +117,17 @@ export class HttpServer {
     if (!this.cors(req, res)) return;
     if (path === '/health') return send(res, 200, { status: 'ok' });
     if (path === '/ready') return this.ready(res);
+    const rest = path.startsWith('/api/');
+    if (!rest && path !== '/graphql') return send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql, the REST API /api/v1' });
     if (!this.options.ready()) {
-      return send(res, 503, graphqlError('The service is starting: its database is not ready yet', 'SERVICE_UNAVAILABLE'), {
+      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet', 'SERVICE_UNAVAILABLE'), {
         'retry-after': '1',
       });
     }
     if (path === '/graphql') return this.graphql(req, res);
-    send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql' });
+    const address = clientAddress(req, this.options.trustProxyHops);
+    if (!this.admit(res, this.limiter.enabled ? rateKey(req, address) : '', 1, false, true)) return;
+    return this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), address);
   }
 
   /** CORS for the origins configured; answers preflights. False when the request is answered. */
@@ -166,7 +166,7 @@ export class HttpServer {
    * The rate limit of the credential (of the client address without one): `cost` tokens, or a 429.
    * Every answer carries the x-ratelimit-* headers. `check` looks without taking.
    */
-  private admit(res: ServerResponse, key: string, cost: number, check = false): boolean {
+  private admit(res: ServerResponse, key: string, cost: number, check = false, rest = false): boolean {
     if (!this.limiter.enabled) return true;
     const allowance: Allowance = check ? this.limiter.check(key, cost) : this.limiter.take(key, cost);
     res.setHeader('x-ratelimit-limit', String(allowance.limit));
@@ -177,7 +177,8 @@ export class HttpServer {
     send(
       res,
       429,
-      graphqlError(
+      refusalBody(
+        rest,
         `Too many requests: at most ${perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`,
         'RATE_LIMITED',
       ),

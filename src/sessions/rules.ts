@@ -23,7 +23,10 @@ type JsonObject = Record<string, unknown>;
  * count them: UTF-16 code units. zod 4's own max() counts code points instead.
  */
 const text = (max: number, name: string) =>
-  z.string().refine((s) => s.length <= max, `${name} is at most ${max} characters`);
+  z
+    .string()
+    .refine((s) => s.length <= max, `${name} is at most ${max} characters`)
+    .meta({ maxLength: max, description: `At most ${max} characters (UTF-16 code units).` });
 
 // The count is a refinement run even when a tag fails, so both problems are reported.
 const tags = z
@@ -33,14 +36,20 @@ const tags = z
   .refine((list) => list.length <= MAX_TAGS, {
     message: `at most ${MAX_TAGS} tags`,
     when: (payload) => Array.isArray(payload.value),
-  });
+  })
+  .meta({ maxItems: MAX_TAGS, description: `At most ${MAX_TAGS} tags; they replace the tags the session had.` });
 
 const externalId = z
   .string()
   .trim()
   .min(1, 'externalId may not be empty')
   .refine((v) => v.length <= MAX_EXTERNAL_ID_LENGTH, `externalId is at most ${MAX_EXTERNAL_ID_LENGTH} characters`)
-  .refine((v) => !v.startsWith(SESSION_ID_PREFIX), `externalId may not start with "${SESSION_ID_PREFIX}"`);
+  .refine((v) => !v.startsWith(SESSION_ID_PREFIX), `externalId may not start with "${SESSION_ID_PREFIX}"`)
+  .meta({
+    maxLength: MAX_EXTERNAL_ID_LENGTH,
+    pattern: `^(?!${SESSION_ID_PREFIX})`,
+    description: `Your own stable id: at most ${MAX_EXTERNAL_ID_LENGTH} characters, not starting with ${SESSION_ID_PREFIX}; read-only after create.`,
+  });
 
 /**
  * Levels of nesting of a JSON value: a scalar 0, `{}` or `[]` 1, `{"a": {}}` 2. Walked without
@@ -63,11 +72,13 @@ const jsonObject = z
   .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
   .refine((v) => jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `nested deeper than ${MAX_JSON_DEPTH} levels`);
 
+const expectedVersion = z.number().int().min(1, 'expectedVersion is at least 1').nullable().optional();
+
 const updateSchema = z.object({
   tags: tags.optional(),
   metadata: jsonObject.nullable().optional(),
   externalId: externalId.nullable().optional(),
-  expectedVersion: z.number().int().min(1, 'expectedVersion is at least 1').nullable().optional(),
+  expectedVersion,
 });
 
 const triggerConfigSchema = z.object({
@@ -190,13 +201,17 @@ export function parseCreateInput(input: unknown): CreateSessionInput {
   return parse(createSchema, input, assertInputSize(input));
 }
 
-const closeReason = text(MAX_CLOSE_REASON_LENGTH, 'reason').nullish();
+const closeSchema = z.object({ reason: text(MAX_CLOSE_REASON_LENGTH, 'reason').nullish(), expectedVersion });
 
-export function parseCloseReason(reason: unknown): string | null {
+/** A close's arguments: the reason (at most 256 characters), and an optional expectedVersion. */
+export function parseCloseArgs(args: { reason?: unknown; expectedVersion?: unknown }): { reason: string | null; expectedVersion: number | null } {
   const issues: InputIssue[] = [];
-  const result = closeReason.safeParse(reason);
-  if (!result.success) issues.push(...result.error.issues.map((i) => ({ path: ['reason'], message: i.message })));
-  unstorableText(reason, ['reason'], issues);
-  if (issues.length > 0) throw new InvalidInputError(issues);
-  return result.data ?? null;
+  const result = closeSchema.safeParse(args);
+  if (!result.success) issues.push(...result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })));
+  unstorableText(args.reason, ['reason'], issues);
+  if (!result.success || issues.length > 0) throw new InvalidInputError(issues);
+  return { reason: result.data.reason ?? null, expectedVersion: result.data.expectedVersion ?? null };
 }
+
+/** The input schemas, for documents generated from them (the REST API's OpenAPI). */
+export const INPUT_SCHEMAS = { update: updateSchema, create: createSchema, close: closeSchema, jsonObject };

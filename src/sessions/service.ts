@@ -15,7 +15,7 @@ import { newSessionId } from './ids.js';
 import { PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
 import {
   isStorableText,
-  parseCloseReason,
+  parseCloseArgs,
   parseCreateInput,
   parseUpdateInput,
   type TriggerConfigInput,
@@ -165,13 +165,17 @@ export class SessionsService {
     }
   }
 
-  /** Terminal and idempotent: a closed session comes back unchanged, first reason kept. */
-  async close(principal: Principal, id: string, reason: unknown): Promise<Session> {
+  /**
+   * Terminal and idempotent: a closed session comes back unchanged, first reason kept. With
+   * expectedVersion, only if the session is still at that version.
+   */
+  async close(principal: Principal, id: string, reason: unknown, expectedVersion?: unknown): Promise<Session> {
     requireSecretKey(principal, 'close a session');
-    const closedReason = parseCloseReason(reason);
-    const session = await this.store.close(principal.environmentId, id, closedReason);
-    if (!session) throw new SessionNotFoundError(id);
-    return session;
+    const args = parseCloseArgs({ reason, expectedVersion });
+    const outcome = await this.store.close(principal.environmentId, id, args.reason, args.expectedVersion);
+    if (outcome.kind === 'not-found') throw new SessionNotFoundError(id);
+    if (outcome.kind === 'version-conflict') throw new VersionConflictError(args.expectedVersion!, outcome.current.version);
+    return outcome.session;
   }
 
   /** Newest first by (createdAt, id), keyset-paged; see the contract's sessions(...) section. */

@@ -38,6 +38,11 @@ export type PatchOutcome =
   | { kind: 'version-conflict'; current: SessionRow }
   | { kind: 'ok'; session: SessionRow };
 
+export type CloseOutcome =
+  | { kind: 'not-found' }
+  | { kind: 'version-conflict'; current: SessionRow }
+  | { kind: 'ok'; session: SessionRow };
+
 /** What a write may change; see `lockedWrite`. */
 type WriteValues = {
   environmentId: string;
@@ -265,14 +270,17 @@ export class SessionStore {
     return { kind: 'ok', session: result.updated ?? result.current };
   }
 
-  /** Closes an open session once; a closed one comes back exactly as it is. Null: no such session. */
-  async close(environmentId: string, id: string, reason: string | null): Promise<SessionRow | null> {
+  /**
+   * Closes an open session once; a closed one comes back exactly as it is. With expectedVersion,
+   * only if the session is still at that version.
+   */
+  async close(environmentId: string, id: string, reason: string | null, expectedVersion: number | null = null): Promise<CloseOutcome> {
     const result = await this.write({
       environmentId,
       id,
       externalIdCheck: 0,
       externalId: null,
-      expectedVersion: null,
+      expectedVersion,
       setTags: false,
       tags: null,
       setMetadata: false,
@@ -280,7 +288,9 @@ export class SessionStore {
       close: true,
       closedReason: reason,
     });
-    return result && (result.updated ?? result.current);
+    if (!result) return { kind: 'not-found' };
+    if (!result.versionOk) return { kind: 'version-conflict', current: result.current };
+    return { kind: 'ok', session: result.updated ?? result.current };
   }
 
   /**
