@@ -1,7 +1,8 @@
 /**
  * The bare baseline: node:http and postgres.js doing the same work with nothing else. It reads
  * the JSON body, checks the secret key against an in-memory map of SHA-256 hashes, runs the same
- * single UPDATE (or SELECT) and writes JSON. No GraphQL, no rules, no limits.
+ * single UPDATE (or SELECT) and writes JSON, for the GraphQL POST and for the REST PATCH. No GraphQL,
+ * no rules, no limits.
  *
  *   DATABASE_URL=… PORT=4100 node --import tsx bench/bare.ts
  */
@@ -30,6 +31,15 @@ const server = createServer((req, res) => {
       const key = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
       const environmentId = key && keys.get(createHash('sha256').update(key).digest('hex'));
       if (!environmentId) return send(401, { errors: [{ message: 'unauthenticated' }] });
+      if (req.method === 'PATCH') {
+        // The REST route: PATCH /api/v1/sessions/{id} with the input as the body.
+        const id = decodeURIComponent(req.url!.slice('/api/v1/sessions/'.length));
+        const [row] = await sql`update sessions set tags = ${body.tags}, metadata = ${sql.json(body.metadata)},
+          version = version + 1, updated_at = now()
+          where environment_id = ${environmentId} and id = ${id} returning ${COLUMNS}`;
+        res.setHeader('etag', `"${row!.version}"`);
+        return send(200, row);
+      }
       const { id, input } = body.variables;
       if (body.query.startsWith('mutation')) {
         const [row] = await sql`update sessions set tags = ${input.tags}, metadata = ${sql.json(input.metadata)},

@@ -13,8 +13,11 @@ interface Load {
   key: string;
   query: string;
   ids: string[];
-  /** update: new tags and metadata each time; read: one id; entities: 100 representations. */
-  mode: 'update' | 'read' | 'entities';
+  /**
+   * update: new tags and metadata each time; read: one id; entities: 100 representations;
+   * rest: the same update as PATCH /api/v1/sessions/{id} (url is then the server's origin).
+   */
+  mode: 'update' | 'read' | 'entities' | 'rest';
 }
 
 const load = JSON.parse(process.argv[2]!) as Load;
@@ -29,7 +32,11 @@ const result = await autocannon({
     {
       setupRequest: (request) => {
         const i = n++;
-        const id = load.ids[i % load.ids.length];
+        const id = load.ids[i % load.ids.length]!;
+        if (load.mode === 'rest') {
+          const body = JSON.stringify({ tags: [`t${i % 97}`, 'bench'], metadata: { n: i, topic: 'load' } });
+          return { ...request, method: 'PATCH', path: `/api/v1/sessions/${id}`, body };
+        }
         const variables =
           load.mode === 'update'
             ? { id, input: { tags: [`t${i % 97}`, 'bench'], metadata: { n: i, topic: 'load' } } }

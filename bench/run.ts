@@ -6,7 +6,7 @@
  * on the embedded PGlite. Prints Markdown tables (medians of the rounds) for BENCHMARKS.md.
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench
- *   BENCH_SECONDS=8 BENCH_ROUNDS=3 BENCH_CONNECTIONS=1,8,32 BENCH_ONLY=update,read,ceiling,pglite
+ *   BENCH_SECONDS=8 BENCH_ROUNDS=3 BENCH_CONNECTIONS=1,8,32 BENCH_ONLY=update,read,rest,entities,ceiling,pglite
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,7 +22,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,8,32').split(',').map(Number);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,entities,ceiling,pglite').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,rest,entities,ceiling,pglite').split(','));
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service: its script in package.json (built by `npm run bench` first). */
@@ -227,10 +227,15 @@ async function main(): Promise<void> {
   };
   print(`Run of ${new Date().toISOString().slice(0, 10)}: ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP_SECONDS} s of warm-up), medians; ${SESSIONS} sessions.`);
   try {
-    for (const op of ['update', 'read'] as const) {
+    const TITLES = {
+      update: '`updateSession` (new tags and metadata each time)',
+      read: '`session(id)` read',
+      rest: '`PATCH /api/v1/sessions/{id}` (the same update through the REST route; bare: the same PATCH)',
+    };
+    for (const op of ['update', 'read', 'rest'] as const) {
       if (!ONLY.has(op)) continue;
       print();
-      print(`### ${op === 'update' ? '`updateSession` (new tags and metadata each time)' : '`session(id)` read'}`);
+      print(`### ${TITLES[op]}`);
       print();
       print('| connections | server | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | RSS MB | req/s vs bare | p50 vs bare | p99 vs bare |');
       print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -239,7 +244,8 @@ async function main(): Promise<void> {
         const rounds: Record<string, Measured[]> = { bare: [], service: [] };
         for (let round = 0; round < ROUNDS; round++) {
           const order = round % 2 === 0 ? [bare, service] : [service, bare];
-          for (const server of order) rounds[server.name]!.push(await measure(server, { ...spec, url: server.url }));
+          const target = (server: Server) => (op === 'rest' ? server.url.replace('/graphql', '') : server.url);
+          for (const server of order) rounds[server.name]!.push(await measure(server, { ...spec, url: target(server) }));
         }
         const b = summarize(rounds['bare']!);
         const s = summarize(rounds['service']!);

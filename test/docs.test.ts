@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { schema } from '../src/graphql/schema.js';
+import { ROUTES } from '../src/http/rest.js';
 
 /**
  * Keeps docs/API.md honest without a server: its possibleTypes object, its status table and its
@@ -79,6 +80,18 @@ describe('docs/API.md', () => {
     for (const source of [...marked, ...embedded]) {
       const document = parse(source);
       expect(validate(schema, document).map((e) => e.message), source).toEqual([]);
+    }
+  });
+
+  it('documents every REST route, in docs/API.md and in the README with a curl example', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    expect(ROUTES.length).toBe(5);
+    for (const route of ROUTES) {
+      expect(doc).toContain(`\`${route.method} ${route.path}\``);
+      const example = route.path.replace('{session}', 'chat_1234');
+      const curls = readme.split('\ncurl ').slice(1).filter((c) => c.includes(`http://127.0.0.1:4000${example} `) || c.includes(`http://127.0.0.1:4000${example}\n`));
+      const method = (c: string) => /-X (\w+)/.exec(c)?.[1] ?? 'GET';
+      expect(curls.some((c) => method(c) === route.method), `${route.method} ${route.path}`).toBe(true);
     }
   });
 });

@@ -36,6 +36,24 @@ describe.each(drivers)('@trigger.dev/sdk sessions.* on %s', (driver) => {
       });
       expect(session.createdAt).toEqual(row.createdAt);
     }
+    // Every trigger option, and an expiry, as the SDK's schemas take them.
+    const triggerConfig = {
+      basePayload: { chatId: 'c1', nested: { deep: [1, 2] } },
+      machine: 'small-2x',
+      queue: 'chats',
+      tags: ['run-tag'],
+      maxAttempts: 3,
+      maxDuration: 600,
+      lockToVersion: '20260101.1',
+      region: 'eu-central-1',
+      idleTimeoutInSeconds: 120,
+      ttl: '10m',
+    };
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const full = await t.createSession(env.secretKey, baseCreateInput({ triggerConfig, expiresAt: expiresAt.toISOString() }));
+    const retrieved = await sessions.retrieve(full.id);
+    expect(retrieved.triggerConfig).toEqual(triggerConfig);
+    expect(retrieved.expiresAt).toEqual(expiresAt);
   });
 
   it('updates by id and by externalId: tags and metadata replace, null clears, the same externalId is accepted', async () => {
