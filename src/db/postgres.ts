@@ -10,9 +10,11 @@ import { describeError, log } from '../log.js';
  * - a deadline on every statement (`withDeadline`): the caller hears within `statementMs`; a
  *   statement still queued for a connection is dequeued, so it never runs later;
  * - a guard on every socket (`ConnectionGuard`): a connection awaiting an answer that does not come
- *   (a partition) is failed; a socket error or a FATAL server message fails the connection
- *   the one way postgres.js recovers from cleanly (error, then a clean close that rejects
- *   every statement on it, so none is lost or left hanging); cancel sockets never raise;
+ *   (a partition) is failed, and with it every idle connection that has heard nothing since (else
+ *   each would cost a statement and a wait to find, one after another); a socket error or a
+ *   FATAL server message fails the connection the one way postgres.js recovers from cleanly
+ *   (error, then a clean close that rejects every statement on it, so none is lost or left
+ *   hanging); cancel sockets never raise;
  * - reconnecting at most 1 s apart, so the service heals within seconds of the database's return.
  */
 
@@ -110,6 +112,7 @@ const SYNC = 0x53; // 'S' (frontend)
 const SIMPLE_QUERY = 0x51; // 'Q'
 const FLUSH = 0x48; // 'H'
 const READY_FOR_QUERY = 0x5a; // 'Z' (backend)
+const IDLE = 0x49; // 'I': ReadyForQuery's status outside a transaction
 const ERROR_RESPONSE = 0x45; // 'E'
 const BACKEND_KEY_DATA = 0x4b; // 'K'
 const CANCEL_REQUEST_CODE = 80877102;
@@ -130,6 +133,8 @@ class GuardedConnection {
   private flushPending = false;
   private lastIn = performance.now();
   private busySince = 0;
+  /** Per the last ReadyForQuery: a transaction is open (postgres.js may send its next statement any time). */
+  private inTransaction = false;
   private pid: number | null = null;
   private leakTimer: NodeJS.Timeout | undefined;
   private held: [string, unknown[]][] | null = null;
@@ -157,9 +162,20 @@ class GuardedConnection {
 
   /** Called by the guard's sweep. */
   check(now: number): void {
-    if (!this.failed && this.busy() && now - Math.max(this.lastIn, this.busySince) > this.guard.unansweredMs) {
+    const silentSince = Math.max(this.lastIn, this.busySince);
+    if (!this.failed && this.busy() && now - silentSince > this.guard.unansweredMs) {
       this.fail(Object.assign(new Error(`the database did not answer for ${this.guard.unansweredMs} ms`), { code: 'CONNECTION_UNRESPONSIVE' }));
+      this.guard.unresponsiveSince(silentSince);
     }
+  }
+
+  /**
+   * Closes this connection, silently, if it is idle (nothing on the wire, no transaction open)
+   * and has heard nothing from the database since `since`: it is as likely cut off as the
+   * connection found unresponsive, and postgres.js hands out idle connections first.
+   */
+  closeIfIdleSince(since: number): void {
+    if (!this.failed && this.ready && !this.isCancel && !this.busy() && !this.inTransaction && this.lastIn < since) this.fail(null);
   }
 
   /**
@@ -264,6 +280,7 @@ class GuardedConnection {
         continue;
       }
       const take = Math.min(this.left, data.length - i);
+      if (this.type === READY_FOR_QUERY) this.inTransaction = data[i] !== IDLE; // its one byte: the transaction status
       this.body?.push(data.subarray(i, i + take));
       i += take;
       this.left -= take;
@@ -328,6 +345,18 @@ class ConnectionGuard {
     this.live.add(new GuardedConnection(socket, this));
     return socket;
   };
+
+  /**
+   * A connection got no answer since `since`. postgres.js hands each statement to an idle
+   * connection first, so idle connections as cut off as that one would each cost a statement
+   * and `unansweredMs` to find, one after the other: with a few statements at a time (concurrent
+   * requests sharing one credential lookup, say), a pool of dead connections would take
+   * its size times `unansweredMs` to replace. Every idle connection that has heard nothing since
+   * is closed now instead; the next statements open new connections.
+   */
+  unresponsiveSince(since: number): void {
+    for (const connection of this.live) connection.closeIfIdleSince(since);
+  }
 
   forget(connection: GuardedConnection): void {
     this.live.delete(connection);
