@@ -21,7 +21,9 @@ export interface App {
 /** Everything but the listening socket, with no database work yet (see `createApp`). */
 export function buildApp(config: Config, database: Database): App {
   const auth = new Authenticator(database.db, { failedAuthLimit: config.failedAuthLimit });
-  const sessions = new SessionsService(database.db, (environmentId) => auth.tokenSecret(environmentId));
+  const sessions = new SessionsService(database, (environmentId) => auth.tokenSecret(environmentId), {
+    subscriptionsPerCredential: config.subscriptionsPerCredential,
+  });
   const yoga = createGraphQLServer({
     auth,
     sessions,
@@ -29,7 +31,18 @@ export function buildApp(config: Config, database: Database): App {
     graphiql: config.graphiql,
     production: config.production,
   });
-  return { config, database, auth, sessions, yoga, ready: false, close: () => database.close() };
+  return {
+    config,
+    database,
+    auth,
+    sessions,
+    yoga,
+    ready: false,
+    close: async () => {
+      await sessions.changes.close();
+      await database.close();
+    },
+  };
 }
 
 /** An app whose database is migrated and ready. */
@@ -59,6 +72,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
     corsOrigins: app.config.corsOrigins,
     ready: () => app.ready,
     trustProxyHops: app.config.trustProxyHops,
+    endSubscriptions: () => void app.sessions.changes.close(),
   });
   const url = await http.listen(port, host);
   return { server: http.server, url, shutdown: (graceMs) => http.shutdown(graceMs) };

@@ -22,6 +22,7 @@ const schema = z.object({
   FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  SUBSCRIPTIONS_PER_CREDENTIAL: z.coerce.number().int().min(1).default(100),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -51,6 +52,8 @@ export interface Config {
   trustProxyHops: number;
   /** How long SIGTERM waits for in-flight requests before answering them 503. */
   shutdownGraceMs: number;
+  /** Live subscriptions open at once per credential, on each instance. */
+  subscriptionsPerCredential: number;
 }
 
 /** Reads and checks the process environment once; a bad value stops the process with its name. */
@@ -83,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     failedAuthLimit: { perSecond: e.FAILED_AUTH_PER_SECOND, burst: e.FAILED_AUTH_BURST },
     corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    subscriptionsPerCredential: e.SUBSCRIPTIONS_PER_CREDENTIAL,
     trustProxyHops: e.TRUST_PROXY,
   };
 }

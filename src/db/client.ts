@@ -5,6 +5,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type ListenHandlers, type Listener, PostgresListener } from './listen.js';
 import { lockDataDir } from './lock.js';
 import { boundedPostgres, DEFAULT_TIMEOUTS, type DatabaseTimeouts } from './postgres.js';
 import * as schema from './schema.js';
@@ -18,6 +19,8 @@ export interface Database {
   migrate(): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /** LISTEN on a channel, on a connection of its own, for as long as the listener is open. */
+  listen(channel: string, handlers: ListenHandlers): Promise<Listener>;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,12 @@ function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts,
     async ping() {
       await db.execute(sql`select 1`);
     },
+    listen: async (channel, handlers) =>
+      new PostgresListener(url, channel, handlers, {
+        heartbeatMs: 2000,
+        timeoutMs: timeouts.statementMs,
+        connectTimeoutMs: timeouts.connectMs,
+      }),
     close: async () => {
       stop();
       await client.end({ timeout: 5 });
@@ -106,6 +115,11 @@ async function openPglite(dir: string, logger: Logger): Promise<Database> {
     migrate: () => migratePglite(pglite, { migrationsFolder }),
     async ping() {
       await db.execute(sql`select 1`);
+    },
+    // In-process: nothing to lose, nothing to resume.
+    async listen(channel, handlers) {
+      const unlisten = await client.listen(channel, handlers.message);
+      return { close: unlisten };
     },
     close: async () => {
       await client.close();

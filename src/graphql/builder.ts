@@ -9,6 +9,10 @@ import type { Session, SessionsService } from '../sessions/service.js';
 export interface Context {
   /** The caller, authenticated on first use (at once when its key is cached); throws UnauthenticatedError. */
   principal(): Principal | Promise<Principal>;
+  /** The credential checked afresh (a live subscription asks every second: a rotated key ends it). */
+  authenticate(): Principal | Promise<Principal>;
+  /** The Authorization header as sent. */
+  authorization: string | null | undefined;
   sessions: SessionsService;
   /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
   loadSession(id: string): Promise<Session | null>;
@@ -19,11 +23,17 @@ export interface Context {
  * Only own functions: yoga copies the context's own properties into its own (so a getter would
  * run at once), and the loader is made on first use, as most requests never resolve an entity.
  */
-export function createContext(authenticate: () => Principal | Promise<Principal>, sessions: SessionsService): Context {
+export function createContext(
+  authenticate: () => Principal | Promise<Principal>,
+  sessions: SessionsService,
+  authorization: string | null | undefined,
+): Context {
   let principal: Principal | Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
     principal: () => (principal ??= authenticate()),
+    authenticate,
+    authorization,
     sessions,
     loadSession: (id) => (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids))).load(id),
   };

@@ -2,6 +2,8 @@ import type { TriggerConfig } from '../db/schema.js';
 import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
 import { InvalidArgumentsError } from '../sessions/errors.js';
 import { isFriendlyId } from '../sessions/ids.js';
+import { createHash } from 'node:crypto';
+import { parseAuthorization } from '../auth/credentials.js';
 import { builder } from './builder.js';
 
 export const SessionStatus = builder.enumType('SessionStatus', {
@@ -145,6 +147,40 @@ builder.queryType({
         "A session of the caller's environment by friendly ID (session_...) or externalId; null when there is none.",
       args: { id: t.arg.id({ required: true, description: 'Friendly ID (session_...) or externalId, used exactly as given.' }) },
       resolve: async (_, { id }, ctx) => ctx.sessions.get(await ctx.principal(), String(id)),
+    }),
+  }),
+});
+
+/** A credential's key for the per-credential cap: the credential itself (hashed), however spelt. */
+function ownerOf(authorization: string | null | undefined): string {
+  return createHash('sha256').update(parseAuthorization(authorization)).digest('base64url');
+}
+
+/** How often an open subscription checks its credential again: a rotated key ends it within this. */
+export const RECHECK_CREDENTIAL_MS = 1000;
+
+builder.subscriptionType({
+  description: 'Live updates, over Server-Sent Events (Accept: text/event-stream) or WebSocket (graphql-ws) on /graphql.',
+  fields: (t) => ({
+    sessionChanged: t.field({
+      type: SessionRef,
+      description:
+        'Emits the session after every write to it (update or close), from any instance of the service. id: friendly ID (session_...) or externalId.',
+      args: { id: t.arg.id({ required: true, description: 'Friendly ID (session_...) or externalId, used exactly as given.' }) },
+      subscribe: async (_, { id }, ctx) => {
+        const principal = await ctx.principal();
+        const stream = await ctx.sessions.watch(principal, String(id), ownerOf(ctx.authorization));
+        // The credential is checked again every second: a rotated key or an expired token ends it.
+        const recheck = setInterval(() => {
+          Promise.resolve()
+            .then(() => ctx.authenticate())
+            .catch((error: unknown) => stream.end(error));
+        }, RECHECK_CREDENTIAL_MS);
+        recheck.unref();
+        stream.onEnd(() => clearInterval(recheck));
+        return stream;
+      },
+      resolve: (session) => session,
     }),
   }),
 });

@@ -83,6 +83,15 @@ interface ServerContext {
   req?: IncomingMessage;
   address?: string;
   request: { headers: { get(name: string): string | null } };
+  /** graphql-ws's connection_init payload, for operations over WebSocket. */
+  connectionParams?: Record<string, unknown>;
+}
+
+/** `{ "Authorization": "Bearer …" }` (any case) in a WebSocket's connection_init payload. */
+export function connectionAuthorization(params: Record<string, unknown> | undefined): string | undefined {
+  if (!params) return undefined;
+  const found = Object.entries(params).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  return typeof found === 'string' ? found : undefined;
 }
 
 export function createGraphQLServer(options: GraphQLOptions) {
@@ -112,9 +121,10 @@ export function createGraphQLServer(options: GraphQLOptions) {
       },
     },
     context: (initial) => {
-      const { req, address, request } = initial as unknown as ServerContext;
-      const header = req ? req.headers.authorization : request.headers.get('authorization');
-      return createContext(() => auth.authenticate(header, address), sessions);
+      const { req, address, request, connectionParams } = initial as unknown as ServerContext;
+      // Over WebSocket, browsers cannot set headers: the credential may come in connection_init.
+      const header = connectionAuthorization(connectionParams) ?? (req ? req.headers.authorization : request.headers.get('authorization'));
+      return createContext(() => auth.authenticate(header, address), sessions, header);
     },
     plugins: [
       ...armor(options.production),

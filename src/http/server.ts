@@ -9,6 +9,7 @@ import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
 import { answerOperation, type GraphQLServer, MAX_BATCH, resultMediaType } from './graphql.js';
 import { send } from './respond.js';
 import type { RestApi } from './rest.js';
+import { GraphQLWebSocket } from './websocket.js';
 
 /** How long /ready waits for the database before answering 503. */
 export const READY_TIMEOUT_MS = 1000;
@@ -25,6 +26,8 @@ export interface HttpOptions {
   ready: () => boolean;
   /** Proxies in front of the service that append to X-Forwarded-For (0: trust none). */
   trustProxyHops: number;
+  /** Ends every live subscription (at shutdown: event streams would otherwise hold it up). */
+  endSubscriptions(): void;
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -58,6 +61,7 @@ export class HttpServer {
   readonly server: Server;
   private readonly limiter: RateLimiter;
   private readonly inFlight = new Set<ServerResponse>();
+  private readonly websocket: GraphQLWebSocket;
   private stopping = false;
 
   constructor(private readonly options: HttpOptions) {
@@ -67,6 +71,24 @@ export class HttpServer {
         log.error('request failed', error);
         send(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR'));
       });
+    });
+    this.websocket = new GraphQLWebSocket(options.yoga, {
+      address: (req) => clientAddress(req, options.trustProxyHops),
+      // Each operation over a socket is a request for the rate limit, as over HTTP.
+      admit: (req, authorization) => {
+        if (!this.limiter.enabled) return null;
+        const allowance = this.limiter.take(rateKey(authorization, clientAddress(req, options.trustProxyHops)));
+        return allowance.allowed ? null : this.tooManyRequests(allowance);
+      },
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const refuse = (status: string) => {
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      };
+      if (path !== '/graphql') return refuse('404 Not Found');
+      if (this.stopping || !options.ready()) return refuse('503 Service Unavailable');
+      this.websocket.upgrade(req, socket, head);
     });
   }
 
@@ -90,7 +112,17 @@ export class HttpServer {
    */
   async shutdown(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    for (const res of this.inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    this.options.endSubscriptions();
+    const sockets = this.websocket.close();
+    for (const res of this.inFlight) {
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      // An event stream already under way (ending now, with the subscriptions): its connection
+      // closes once the stream has.
+      else {
+        const socket = res.socket;
+        res.once('finish', () => socket?.end());
+      }
+    }
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const timer = setTimeout(() => {
@@ -103,7 +135,7 @@ export class HttpServer {
       setImmediate(() => this.server.closeAllConnections());
     }, graceMs);
     timer.unref();
-    await closed;
+    await Promise.all([closed, sockets]);
     clearTimeout(timer);
   }
 
@@ -126,7 +158,7 @@ export class HttpServer {
     }
     if (path === '/graphql') return this.graphql(req, res);
     const address = clientAddress(req, this.options.trustProxyHops);
-    if (!this.admit(res, this.limiter.enabled ? rateKey(req, address) : '', 1, false, true)) return;
+    if (!this.admit(res, this.limiter.enabled ? rateKey(req.headers.authorization, address) : '', 1, false, true)) return;
     return this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), address);
   }
 
@@ -173,24 +205,20 @@ export class HttpServer {
     res.setHeader('x-ratelimit-remaining', String(allowance.remaining));
     res.setHeader('x-ratelimit-reset', String(allowance.resetSeconds));
     if (allowance.allowed) return true;
-    const { perSecond } = this.limiter.limit;
-    send(
-      res,
-      429,
-      refusalBody(
-        rest,
-        `Too many requests: at most ${perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`,
-        'RATE_LIMITED',
-      ),
-      { 'retry-after': String(allowance.retryAfterSeconds) },
-    );
+    send(res, 429, refusalBody(rest, this.tooManyRequests(allowance), 'RATE_LIMITED'), {
+      'retry-after': String(allowance.retryAfterSeconds),
+    });
     return false;
+  }
+
+  private tooManyRequests(allowance: Allowance): string {
+    return `Too many requests: at most ${this.limiter.limit.perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`;
   }
 
   private async graphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { yoga, maxRequestBytes } = this.options;
     const address = clientAddress(req, this.options.trustProxyHops);
-    const key = this.limiter.enabled ? rateKey(req, address) : '';
+    const key = this.limiter.enabled ? rateKey(req.headers.authorization, address) : '';
     const mediaType = resultMediaType(req.headers.accept);
     const lean = req.method === 'POST' && JSON_BODY.test(req.headers['content-type'] ?? '') && mediaType !== null;
     if (!lean) {
@@ -228,9 +256,9 @@ export class HttpServer {
 }
 
 /** The rate limit's key: the credential itself however it is spelled, else the client address. */
-function rateKey(req: IncomingMessage, address: string): string {
+function rateKey(authorization: string | undefined, address: string): string {
   try {
-    return 'credential:' + createHash('sha256').update(parseAuthorization(req.headers.authorization)).digest('base64url');
+    return 'credential:' + createHash('sha256').update(parseAuthorization(authorization)).digest('base64url');
   } catch {
     return `address:${address}`;
   }

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import { signPublicToken } from '../auth/tokens.js';
-import type { Db } from '../db/client.js';
+import type { Database, Db } from '../db/client.js';
 import type { SessionRow, TriggerConfig } from '../db/schema.js';
 import {
   ExternalIdImmutableError,
@@ -11,6 +11,7 @@ import {
   SessionNotFoundError,
   VersionConflictError,
 } from './errors.js';
+import { type ChangeStream, SessionChanges } from './changes.js';
 import { newSessionId } from './ids.js';
 import { PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
 import {
@@ -115,13 +116,30 @@ export interface CreatedSession {
  */
 export class SessionsService {
   private readonly store: SessionStore;
+  /** The live updates of this instance. */
+  readonly changes: SessionChanges;
 
   constructor(
-    db: Db,
+    database: Database,
     /** The environment's token-signing secret, from the credential cache. */
     private readonly tokenSecret: (environmentId: string) => Promise<string | null>,
+    options: { subscriptionsPerCredential: number },
   ) {
-    this.store = new SessionStore(db);
+    this.store = new SessionStore(database.db);
+    this.changes = new SessionChanges(database, (environmentId, id) => this.store.find(environmentId, id), {
+      perCredential: options.subscriptionsPerCredential,
+    });
+  }
+
+  /**
+   * The session's versions after the one it has now, as they are written (on any instance). Read
+   * access as for `get`; an id the caller's environment does not have is InvalidArgumentsError.
+   * `owner` names the caller's credential, for the per-credential cap.
+   */
+  async watch(principal: Principal, id: string, owner: string): Promise<ChangeStream> {
+    const session = await this.get(principal, id);
+    if (!session) throw new InvalidArgumentsError(`No session "${id.slice(0, 300)}" in your environment`);
+    return this.changes.subscribe(session, owner);
   }
 
   /** A session by friendly id or externalId; null when the caller's environment has none. */

@@ -1,0 +1,95 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult, GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { connectionAuthorization, type GraphQLServer } from './graphql.js';
+
+export interface WebSocketOptions {
+  /** The client's address, for the failed-authentication limit. */
+  address(req: IncomingMessage): string;
+  /** Null when the credential may send one more operation now; else why not (rate limit). */
+  admit(req: IncomingMessage, authorization: string | undefined): string | null;
+}
+
+/** How often the server pings an idle WebSocket (graphql-ws's keep-alive); a dead peer is dropped. */
+export const WEBSOCKET_KEEPALIVE_MS = 12_000;
+/** Largest message a client may send over the socket, as for an HTTP body. */
+const MAX_PAYLOAD_BYTES = 65_536;
+
+type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;
+
+/**
+ * GraphQL over WebSocket (the graphql-ws protocol) on /graphql, through yoga's own envelop: the
+ * same parse cache, armor limits, request guard, error masking and contract codes as over HTTP.
+ * The credential is the upgrade request's Authorization header, or `Authorization` in the
+ * connection_init payload (browsers cannot set headers on a WebSocket).
+ */
+export class GraphQLWebSocket {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
+
+  constructor(yoga: GraphQLServer, options: WebSocketOptions) {
+    useServer(
+      {
+        execute: (args) => (args.rootValue as Enveloped).execute(args),
+        subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+        onSubscribe: async (ctx, _id, payload) => {
+          const req = ctx.extra.request;
+          const refused = options.admit(req, connectionAuthorization(ctx.connectionParams) ?? req.headers.authorization);
+          if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
+          const enveloped = yoga.getEnveloped({
+            req,
+            address: options.address(req),
+            connectionParams: ctx.connectionParams,
+            request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
+            params: payload,
+          });
+          let document;
+          try {
+            document = enveloped.parse(payload.query);
+          } catch (error) {
+            return [error as never];
+          }
+          const errors = enveloped.validate(enveloped.schema, document);
+          if (errors.length > 0) return errors;
+          const args: ExecutionArgs = {
+            schema: enveloped.schema,
+            document,
+            operationName: payload.operationName,
+            variableValues: payload.variables,
+            contextValue: await enveloped.contextFactory(),
+            rootValue: enveloped,
+          };
+          return args;
+        },
+        // The status an error would have over HTTP means nothing on a socket (yoga drops it too).
+        onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
+      },
+      this.wss,
+      WEBSOCKET_KEEPALIVE_MS,
+    );
+  }
+
+  /** Takes an upgrade request of /graphql asking for graphql-ws's subprotocol. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  /** Closes every socket (1001, going away): its subscriptions end. */
+  close(): Promise<void> {
+    for (const client of this.wss.clients) client.close(1001, 'The server is shutting down');
+    return new Promise((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function withoutHttpExtensions(result: FormattedExecutionResult | ExecutionResult): FormattedExecutionResult | ExecutionResult {
+  if (!result.errors?.some((e) => e.extensions && 'http' in e.extensions)) return result;
+  return {
+    ...result,
+    errors: result.errors.map((error) => {
+      const json = 'toJSON' in error ? (error as GraphQLError).toJSON() : error;
+      const { http: _http, ...extensions } = json.extensions ?? {};
+      return { ...json, extensions };
+    }),
+  } as FormattedExecutionResult;
+}

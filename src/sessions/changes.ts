@@ -1,0 +1,241 @@
+import type { Database } from '../db/client.js';
+import type { Listener } from '../db/listen.js';
+import { log } from '../log.js';
+import { RateLimitedError } from './errors.js';
+import type { Session } from './service.js';
+
+/** The channel the database trigger (drizzle/0002_session_changes.sql) notifies on every write. */
+export const CHANGES_CHANNEL = 'session_changed';
+
+/** How long to wait before reading a changed row again when the read failed. */
+const REREAD_AFTER_MS = 1000;
+
+/**
+ * One subscriber's stream of a session's versions. It holds at most one session: a newer one
+ * replaces one not yet taken (a slow reader skips versions in between, never the latest), and
+ * versions it has seen are never repeated. `return()` (the client went away) ends it at once,
+ * even while a `next()` waits.
+ */
+export class ChangeStream implements AsyncIterableIterator<Session> {
+  private pending: Session | null = null;
+  private waiting: { resolve(r: IteratorResult<Session>): void; reject(e: unknown): void } | null = null;
+  private done = false;
+  private failure: unknown = null;
+  private readonly cleanups: (() => void)[] = [];
+
+  constructor(private seen: number) {}
+
+  /** Whether this stream has had this version (or a newer one). */
+  hasSeen(version: number): boolean {
+    return version <= Math.max(this.seen, this.pending?.version ?? 0);
+  }
+
+  /** A version of the session; ignored unless newer than every one this stream has had. */
+  offer(session: Session): void {
+    if (this.done || this.hasSeen(session.version)) return;
+    if (this.waiting) {
+      const { resolve } = this.waiting;
+      this.waiting = null;
+      this.seen = session.version;
+      resolve({ value: session, done: false });
+    } else {
+      this.pending = session;
+    }
+  }
+
+  /** Ends the stream: the reader gets `error` (or the end), after the version it has not taken. */
+  end(error: unknown = null): void {
+    if (this.done) return;
+    this.done = true;
+    this.failure = error;
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    if (this.waiting && !this.pending) this.settle();
+  }
+
+  /** Runs when the stream ends, however it ends. */
+  onEnd(cleanup: () => void): void {
+    if (this.done) cleanup();
+    else this.cleanups.push(cleanup);
+  }
+
+  private settle(): void {
+    const waiting = this.waiting!;
+    this.waiting = null;
+    if (this.failure) {
+      const failure = this.failure;
+      this.failure = null;
+      waiting.reject(failure);
+    } else {
+      waiting.resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<Session>> {
+    if (this.pending) {
+      const value = this.pending;
+      this.pending = null;
+      this.seen = value.version;
+      return Promise.resolve({ value, done: false });
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      if (this.done) this.settle();
+    });
+  }
+
+  return(): Promise<IteratorResult<Session>> {
+    this.pending = null;
+    this.failure = null;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** The subscribers of one session on this instance, and the one read of it that may be running. */
+interface Watch {
+  environmentId: string;
+  id: string;
+  streams: Set<ChangeStream>;
+  reading: boolean;
+  readAgain: boolean;
+  retry?: NodeJS.Timeout;
+}
+
+export interface ChangesOptions {
+  /** Most streams open at once per credential (by the caller's key for it). */
+  perCredential: number;
+}
+
+/**
+ * The live updates of one instance. Every write to a session row notifies (a trigger, in the
+ * writing transaction); each instance LISTENs on one connection and, for a session that has
+ * subscribers here, reads the row once per change, however many subscribers wait on it, and
+ * offers it to each. Reads of one session never overlap: changes arriving during a read cause one
+ * more read after it. When the listening connection comes back after a loss, every watched
+ * session is read again, so a change made meanwhile still arrives.
+ */
+export class SessionChanges {
+  private readonly watches = new Map<string, Watch>();
+  private readonly perCredential = new Map<string, number>();
+  private listener: Promise<Listener> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly database: Database,
+    private readonly read: (environmentId: string, id: string) => Promise<Session | null>,
+    private readonly options: ChangesOptions,
+  ) {}
+
+  /** Subscribers on this instance, and sessions they watch (tests check nothing is left behind). */
+  get size(): { streams: number; sessions: number } {
+    let streams = 0;
+    for (const watch of this.watches.values()) streams += watch.streams.size;
+    return { streams, sessions: this.watches.size };
+  }
+
+  private listen(): Promise<Listener> {
+    this.listener ??= this.database.listen(CHANGES_CHANNEL, {
+      message: (payload) => this.notified(payload),
+      resumed: () => {
+        for (const watch of this.watches.values()) this.refresh(watch);
+      },
+    });
+    return this.listener;
+  }
+
+  private notified(payload: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(parsed)) return;
+    const [environmentId, id, version] = parsed as [string, string, number];
+    const watch = this.watches.get(key(environmentId, id));
+    if (!watch) return;
+    // Every subscriber has this version already (the change that opened a stream, say): no read.
+    if ([...watch.streams].every((s) => s.hasSeen(version))) return;
+    this.refresh(watch);
+  }
+
+  private refresh(watch: Watch): void {
+    if (watch.reading) {
+      watch.readAgain = true;
+      return;
+    }
+    watch.reading = true;
+    clearTimeout(watch.retry);
+    this.read(watch.environmentId, watch.id).then(
+      (session) => {
+        watch.reading = false;
+        if (session) for (const stream of watch.streams) stream.offer(session);
+        if (watch.readAgain && watch.streams.size > 0) {
+          watch.readAgain = false;
+          this.refresh(watch);
+        }
+      },
+      (error: unknown) => {
+        watch.reading = false;
+        watch.readAgain = false;
+        log.warn('could not read a changed session for its subscribers; trying again', error);
+        if (watch.streams.size > 0 && !this.closed) {
+          watch.retry = setTimeout(() => this.refresh(watch), REREAD_AFTER_MS);
+          watch.retry.unref();
+        }
+      },
+    );
+  }
+
+  /**
+   * A stream of the session's versions after `session.version`, for a caller whose credential is
+   * `owner` (for the cap). The session is read once more after the stream is registered, so a
+   * change made since `session` was read is not missed.
+   */
+  async subscribe(session: Session, owner: string): Promise<ChangeStream> {
+    await this.listen();
+    // Counted and registered with no await in between, so concurrent subscribes respect the cap.
+    if (this.closed) throw new Error('live updates are shutting down');
+    const count = this.perCredential.get(owner) ?? 0;
+    if (count >= this.options.perCredential) {
+      throw new RateLimitedError(`At most ${this.options.perCredential} live subscriptions per credential: end one first`, 1);
+    }
+    const stream = new ChangeStream(session.version);
+    const k = key(session.environmentId, session.id);
+    let watch = this.watches.get(k);
+    if (!watch) {
+      watch = { environmentId: session.environmentId, id: session.id, streams: new Set(), reading: false, readAgain: false };
+      this.watches.set(k, watch);
+    }
+    const watched = watch;
+    watched.streams.add(stream);
+    this.perCredential.set(owner, count + 1);
+    stream.onEnd(() => {
+      watched.streams.delete(stream);
+      if (watched.streams.size === 0 && this.watches.get(k) === watched) {
+        clearTimeout(watched.retry);
+        this.watches.delete(k);
+      }
+      const left = (this.perCredential.get(owner) ?? 1) - 1;
+      if (left > 0) this.perCredential.set(owner, left);
+      else this.perCredential.delete(owner);
+    });
+    this.refresh(watched);
+    return stream;
+  }
+
+  /** Ends every stream and stops listening. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const watch of [...this.watches.values()]) for (const stream of [...watch.streams]) stream.end();
+    const listener = this.listener;
+    this.listener = null;
+    if (listener) await (await listener.catch(() => null))?.close();
+  }
+}
+
+const key = (environmentId: string, id: string) => `${environmentId}\u0000${id}`;
