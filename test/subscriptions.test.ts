@@ -23,13 +23,16 @@ class SseSubscription {
   private readonly abort = new AbortController();
   status = 0;
 
-  static async open(url: string, id: string, credential: string): Promise<SseSubscription> {
+  /** `id` goes in as a variable; `literal` puts it in the document instead. */
+  static async open(url: string, id: string, credential: string, literal = false): Promise<SseSubscription> {
     const sub = new SseSubscription();
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
       signal: sub.abort.signal,
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${credential}` },
-      body: JSON.stringify({ query: SUBSCRIPTION, variables: { id } }),
+      body: JSON.stringify(
+        literal ? { query: SUBSCRIPTION.replace('($id: ID!)', '').replace('$id', JSON.stringify(id)) } : { query: SUBSCRIPTION, variables: { id } },
+      ),
     });
     sub.status = response.status;
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
@@ -114,11 +117,12 @@ describe.each(drivers)('sessionChanged on %s', (driver) => {
     const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'live-sse' }));
     const byId = await SseSubscription.open(t.url, s.id, env.secretKey);
     const byExternalId = await SseSubscription.open(t.url, 'live-sse', env.secretKey);
+    const literal = await SseSubscription.open(t.url, 'live-sse', env.secretKey, true);
     expect(byId.status).toBe(200);
-    await expect.poll(() => t.app.sessions.changes.size.streams).toBe(2);
+    await expect.poll(() => t.app.sessions.changes.size.streams).toBe(3);
     await update(s.id, ['one']);
     await t.gql(`mutation { closeSession(id: "live-sse", reason: "bye") { __typename } }`, {}, env.secretKey);
-    for (const sub of [byId, byExternalId]) {
+    for (const sub of [byId, byExternalId, literal]) {
       await expect.poll(() => versions(sub.events)).toEqual([2, 3]);
       expect(sub.events[0]!.data!.sessionChanged).toMatchObject({ id: s.id, tags: ['one'], status: 'ACTIVE' });
       expect(sub.events[1]!.data!.sessionChanged).toMatchObject({ status: 'CLOSED', closedReason: 'bye' });

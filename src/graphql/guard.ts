@@ -43,6 +43,10 @@ export function hasOneOperation(document: DocumentNode): boolean {
   return document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1;
 }
 
+export function isSubscription(document: DocumentNode): boolean {
+  return document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription');
+}
+
 interface Analysis {
   operation: OperationDefinitionNode;
   fields: Set<string>;

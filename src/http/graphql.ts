@@ -10,7 +10,7 @@ import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type GraphiQLOptions, isAsyncIterable, type Plugin, processRegularResult } from 'graphql-yoga';
 import type { Authenticator } from '../auth/credentials.js';
 import { type Context, createContext } from '../graphql/builder.js';
-import { hasOneOperation, useRequestGuard } from '../graphql/guard.js';
+import { hasOneOperation, isSubscription, useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
 import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
@@ -131,8 +131,9 @@ export function createGraphQLServer(options: GraphQLOptions) {
       useRequestGuard(maskError),
       useContractErrorCodes(),
       // Compiled execution; @envelop/graphql-jit caches compiled queries by document alone, so
-      // only documents of one operation use it.
-      useGraphQlJit({}, { enableIf: (args) => hasOneOperation(args.document) }),
+      // only documents of one operation use it. Not subscriptions: graphql-jit hands a
+      // subscription's subscribe function no literal arguments (only variables).
+      useGraphQlJit({}, { enableIf: (args) => hasOneOperation(args.document) && !isSubscription(args.document) }),
     ],
   });
 }
