@@ -73,6 +73,42 @@ describe.skipIf(skip)('GraphiQL in a real browser', () => {
     // docs/graphiql.png in the README is one of these.
     await page.screenshot({ path: join(tmpdir(), 'sessions-gateway-graphiql.png') });
   });
+
+  it('runs a subscription: the result pane shows each new version as it is written', async () => {
+    const s = await t.createSession(env.secretKey, { type: 'chat.agent', taskIdentifier: 'my-chat', externalId: 'live-demo', triggerConfig: { basePayload: {} } });
+    const page = await browser.newPage();
+    await page.goto(`${url}/graphql`);
+    const operation = page.locator('.graphiql-query-editor');
+    await expect.poll(() => shown(operation), { timeout: 20_000 }).toContain('mutation FirstSteps');
+    await operation.locator('.monaco-editor').click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    // Monaco closes each brace it opens, on its own line after Enter.
+    for (const line of ['subscription {', 'sessionChanged(id: "live-demo") {', 'id version tags status']) {
+      await page.keyboard.type(line);
+      if (!line.endsWith('status')) await page.keyboard.press('Enter');
+    }
+    await page.getByRole('button', { name: 'Headers', exact: true }).click();
+    const headers = page.locator('section.graphiql-editor-tool:visible .monaco-editor:visible');
+    await headers.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.type(JSON.stringify({ Authorization: `Bearer ${env.secretKey}` }));
+    await page.keyboard.press('Home');
+    await page.getByRole('button', { name: /Execute query/ }).click();
+    await expect.poll(() => t.app.sessions.changes.size.streams, { timeout: 20_000 }).toBe(1);
+
+    const result = page.locator('section.result-window');
+    for (const [version, tag] of [[2, 'first-change'], [3, 'second-change']] as const) {
+      await t.gql('mutation($id: ID!, $tags: [String!]) { updateSession(id: $id, input: { tags: $tags }) { __typename } }', { id: s.id, tags: [tag] }, env.secretKey);
+      await expect.poll(() => shown(result), { timeout: 10_000 }).toContain(tag);
+      expect(await shown(result)).toContain(`"version": ${version}`);
+    }
+    // docs/graphiql-subscription.png in the README is one of these (the key is a test one, gone with its in-memory database).
+    await page.screenshot({ path: join(tmpdir(), 'sessions-gateway-graphiql-subscription.png') });
+    await page.close();
+    await expect.poll(() => t.app.sessions.changes.size.streams).toBe(0);
+  });
 });
 
 describe('GraphiQL switch', () => {
