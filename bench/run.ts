@@ -7,6 +7,7 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench
  *   BENCH_SECONDS=8 BENCH_ROUNDS=3 BENCH_CONNECTIONS=1,8,32 BENCH_ONLY=update,read,rest,entities,ceiling,pglite
+ *   BENCH_NOTIFY=off: the live-updates trigger disabled, to see what NOTIFY costs every write
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -214,6 +215,7 @@ async function main(): Promise<void> {
      from generate_series(1, ${SESSIONS}) n`,
     [environmentId],
   );
+  if (process.env.BENCH_NOTIFY === 'off') await seed.unsafe('alter table sessions disable trigger sessions_changed');
   await seed.end();
   const ids = Array.from({ length: SESSIONS }, (_, i) => `session_bench${String(i + 1).padStart(5, '0')}`);
 
@@ -225,7 +227,9 @@ async function main(): Promise<void> {
     lines.push(line);
     console.log(line);
   };
-  print(`Run of ${new Date().toISOString().slice(0, 10)}: ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP_SECONDS} s of warm-up), medians; ${SESSIONS} sessions.`);
+  print(
+    `Run of ${new Date().toISOString().slice(0, 10)}: ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP_SECONDS} s of warm-up), medians; ${SESSIONS} sessions; NOTIFY trigger ${process.env.BENCH_NOTIFY === 'off' ? 'off' : 'on'}.`,
+  );
   try {
     const TITLES = {
       update: '`updateSession` (new tags and metadata each time)',

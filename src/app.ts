@@ -5,6 +5,7 @@ import { type Database, openDatabase } from './db/client.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
 import { RestApi } from './http/rest.js';
 import { HttpServer } from './http/server.js';
+import { log } from './log.js';
 import { SessionsService } from './sessions/service.js';
 
 export interface App {
@@ -72,7 +73,8 @@ export async function listen(app: App, port: number, host: string): Promise<List
     corsOrigins: app.config.corsOrigins,
     ready: () => app.ready,
     trustProxyHops: app.config.trustProxyHops,
-    endSubscriptions: () => void app.sessions.changes.close(),
+    endSubscriptions: () => void app.sessions.changes.close().catch((error: unknown) => log.warn('ending live updates failed', error)),
+    authenticate: (authorization, address) => app.auth.authenticate(authorization, address),
   });
   const url = await http.listen(port, host);
   return { server: http.server, url, shutdown: (graceMs) => http.shutdown(graceMs) };

@@ -161,6 +161,9 @@ describe.each(drivers)('REST routes on %s', (driver) => {
         [{ tags: ['x'.repeat(129)] }, /^Invalid body: tags\.0: /],
         [{ tags: 'one' }, /^Invalid body: tags: /],
         [{ metdata: { typo: true } }, /^Invalid body: metdata: not a field of this body$/],
+        ['{"constructor": 1}', /^Invalid body: constructor: not a field of this body$/],
+        ['{"__proto__": {"tags": ["x"]}}', /^Invalid body: __proto__: not a field of this body$/],
+        [{ expectedVersion: 3_000_000_000 }, /^Invalid body: expectedVersion: expectedVersion is at most 2147483647$/],
         ['{"tags": [', /^Invalid JSON$/],
         ['[1]', /JSON object/],
         ['"text"', /JSON object/],
@@ -258,17 +261,22 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       expect(closedByRun.body).toMatchObject({ status: 'CLOSED', closedReason: 'r' });
     });
 
-    it('refuses a reason over 256 characters (400), a body over 1024 bytes (413), a public token (403), writing nothing', async () => {
+    it('refuses a reason over 256 characters (400), a body over 4096 bytes (413), a public token (403), writing nothing', async () => {
       const row = await t.createSession(env.secretKey);
       await expectRefused(await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(257) } }), 400, /reason/, row);
       await expectRefused(
-        await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(2000) } }),
+        await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(5000) } }),
         413,
         'Request body too large',
         row,
       );
       await expectRefused(await rest('POST', `/api/v1/sessions/${row.id}/close`, { key: row.publicAccessToken }), 403, /./, row);
       await expectRefused(await rest('POST', '/api/v1/sessions/session_nope/close'), 404, 'Session not found');
+      // 256 characters, each \u-escaped as some JSON writers do (1,554 bytes): within the limit.
+      const escaped = `{"reason":"${'\\u00e9'.repeat(256)}"}`;
+      const closed = await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: escaped });
+      expect(closed.status).toBe(200);
+      expect(closed.body.closedReason).toBe('é'.repeat(256));
     });
   });
 
@@ -300,11 +308,13 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       const fresh = await t.newEnvironment();
       const count = async () => (await rest('GET', '/api/v1/sessions', { key: fresh.secretKey })).body.data.length;
       await expectRefused(await rest('POST', '/api/v1/sessions', { body: { type: 'x' }, key: fresh.secretKey }), 400, /taskIdentifier/);
-      await expectRefused(
-        await rest('POST', '/api/v1/sessions', { body: baseCreateInput({ expiresAt: 'tomorrow' }), key: fresh.secretKey }),
-        400,
-        /expiresAt/,
-      );
+      for (const expiresAt of ['tomorrow', '+010000-01-01T00:00:00.000Z']) {
+        await expectRefused(
+          await rest('POST', '/api/v1/sessions', { body: baseCreateInput({ expiresAt }), key: fresh.secretKey }),
+          400,
+          /expiresAt/,
+        );
+      }
       const mine = await t.createSession(fresh.secretKey);
       await expectRefused(await rest('POST', '/api/v1/sessions', { body: baseCreateInput(), key: mine.publicAccessToken }), 403, /./);
       expect(await count()).toBe(1);
@@ -357,6 +367,8 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       const to = Date.parse(made[4]!.createdAt);
       expect(ids(await list(`?filter[createdAt][from]=${from}&filter[createdAt][to]=${to}`))).toEqual(['list-4', 'list-3', 'list-2']);
       expect(ids(await list('?filter[createdAt][period]=1h'))).toHaveLength(7);
+      // A period longer than the epoch reaches back to 1970, not to an invalid date.
+      expect(ids(await list('?filter[createdAt][period]=300000000d'))).toHaveLength(7);
       expect(ids(await list(`?filter[createdAt][from]=${Date.now() + 60_000}`))).toEqual([]);
     });
 
@@ -369,6 +381,7 @@ describe.each(drivers)('REST routes on %s', (driver) => {
         ['?filter[status]=OPEN', /filter\[status\]/],
         ['?filter[createdAt][from]=yesterday', /filter\[createdAt\]\[from\]/],
         ['?filter[createdAt][period]=soon', /period/],
+        ['?filter[createdAt][from]=300000000000000', /before the year 10000/],
         ['?page[after]=not-a-cursor', /./],
       ] as const) {
         await expectRefused(await list(query), 400, message);

@@ -214,6 +214,34 @@ describe.each(drivers)('sessionChanged on %s', (driver) => {
     expect(unknown.events[0]!.data).toBeUndefined();
   });
 
+  it('takes subscriptions only over SSE or WebSocket: JSON POST, GET and batches are refused, leaving no stream', async () => {
+    const s = await t.createSession(env.secretKey);
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${env.secretKey}` };
+    const body = { query: SUBSCRIPTION, variables: { id: s.id } };
+    const post = await t.fetch('/graphql', { method: 'POST', headers, body: JSON.stringify(body) });
+    const postBody = (await post.json()) as Event;
+    expect(postBody.errors![0]!.extensions!.code).toBe('BAD_REQUEST');
+    expect(postBody.data ?? null).toBeNull();
+    const query = new URLSearchParams({ query: SUBSCRIPTION, variables: JSON.stringify({ id: s.id }) });
+    const get = await t.fetch(`/graphql?${query}`, { headers: { ...headers, accept: 'application/json' } });
+    expect(((await get.json()) as Event).errors![0]!.extensions!.code).toBe('BAD_REQUEST');
+    const batch = await t.fetch('/graphql', { method: 'POST', headers, body: JSON.stringify([body, { query: '{ __typename }' }]) });
+    const results = (await batch.json()) as Event[];
+    expect(results[0]!.errors![0]!.extensions!.code).toBe('BAD_REQUEST');
+    await sleep(100);
+    expect(t.app.sessions.changes.size).toEqual({ streams: 0, sessions: 0 });
+  });
+
+  it('closes a WebSocket whose connection_init carries no valid credential (4403)', async () => {
+    for (const params of [{}, { Authorization: 'Bearer tr_dev_notakey' }]) {
+      const socket = new WebSocket(`${t.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: params }));
+      expect(await closed).toBe(4403);
+    }
+  });
+
   it('ends a subscription within two seconds once its key is rotated', async () => {
     const rotating = await t.newEnvironment();
     const s = await t.createSession(rotating.secretKey);

@@ -5,8 +5,8 @@ export interface ListenHandlers {
   /** A notification's payload. */
   message(payload: string): void;
   /**
-   * Listening again after the connection was lost: notifications sent meanwhile were missed, so
-   * whatever they would have said must be read afresh.
+   * Listening (first, or again after the connection was lost): notifications sent before were
+   * missed, so whatever they would have said must be read afresh.
    */
   resumed(): void;
 }
@@ -87,10 +87,9 @@ export class PostgresListener implements Listener {
     }
     if (this.sql !== sql) return;
     this.listening = true;
-    if (this.lostOnce) {
-      log.info('listening for session changes again');
-      this.handlers.resumed();
-    }
+    if (this.lostOnce) log.info('listening for session changes again');
+    // Also the first time: a subscriber registered while LISTEN was on its way is read now.
+    this.handlers.resumed();
   }
 
   /** The connection is gone or useless: drop it and listen on a new one shortly. */

@@ -175,7 +175,10 @@ class GuardedConnection {
    * connection found unresponsive, and postgres.js hands out idle connections first.
    */
   closeIfIdleSince(since: number): void {
-    if (!this.failed && this.ready && !this.isCancel && !this.busy() && !this.inTransaction && this.lastIn < since) this.fail(null);
+    if (!this.failed && this.ready && !this.isCancel && !this.busy() && !this.inTransaction && this.lastIn < since) {
+      // No transaction, so no ROLLBACK to wait for: closed at once, so no statement is handed to it meanwhile.
+      this.fail(null, true);
+    }
   }
 
   /**
@@ -183,15 +186,16 @@ class GuardedConnection {
    * statements on the wire), then, a moment later, a close without error, which rejects any
    * statement routed to it in between and lets the pool reconnect. Null ends it silently.
    */
-  fail(error: Error | null): void {
+  fail(error: Error | null, immediate = false): void {
     if (this.failed) return;
     this.failed = true;
     clearTimeout(this.leakTimer);
     this.guard.forget(this);
     if (error && !this.isCancel) this.emit('error', error);
     this.socket.destroy();
+    if (immediate) this.emit('close', false);
     // The delay lets postgres.js write its own ROLLBACK into a socket that still exists.
-    setTimeout(() => this.emit('close', false), 30);
+    else setTimeout(() => this.emit('close', false), 30);
   }
 
   private onWrite = (chunk: Uint8Array | string, ...rest: unknown[]): boolean => {
@@ -331,10 +335,16 @@ class ConnectionGuard {
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly unansweredMs: number) {
+    const every = Math.max(50, Math.floor(unansweredMs / 5));
+    let last = performance.now();
     this.timer = setInterval(() => {
       const now = performance.now();
+      const late = now - last > every * 4;
+      last = now;
+      // After a stall of the event loop, answers may be waiting unread: judge nothing this time.
+      if (late) return;
       for (const connection of this.live) connection.check(now);
-    }, Math.max(50, Math.floor(unansweredMs / 5)));
+    }, every);
     this.timer.unref();
   }
 

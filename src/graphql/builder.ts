@@ -13,6 +13,10 @@ export interface Context {
   authenticate(): Principal | Promise<Principal>;
   /** The Authorization header as sent. */
   authorization: string | null | undefined;
+  /** Whether the transport can carry a stream: SSE (Accept: text/event-stream) or a WebSocket. */
+  streaming: boolean;
+  /** Calls back once the HTTP response is closed (at once if it is); absent over a WebSocket. */
+  onClose?: (callback: () => void) => void;
   sessions: SessionsService;
   /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
   loadSession(id: string): Promise<Session | null>;
@@ -27,6 +31,7 @@ export function createContext(
   authenticate: () => Principal | Promise<Principal>,
   sessions: SessionsService,
   authorization: string | null | undefined,
+  transport: Pick<Context, 'streaming' | 'onClose'> = { streaming: false },
 ): Context {
   let principal: Principal | Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
@@ -34,6 +39,7 @@ export function createContext(
     principal: () => (principal ??= authenticate()),
     authenticate,
     authorization,
+    ...transport,
     sessions,
     loadSession: (id) => (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids))).load(id),
   };

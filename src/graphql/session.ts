@@ -1,6 +1,7 @@
 import type { TriggerConfig } from '../db/schema.js';
 import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
-import { InvalidArgumentsError } from '../sessions/errors.js';
+import { GraphQLError } from 'graphql';
+import { ForbiddenError, InvalidArgumentsError, UnauthenticatedError } from '../sessions/errors.js';
 import { isFriendlyId } from '../sessions/ids.js';
 import { createHash } from 'node:crypto';
 import { parseAuthorization } from '../auth/credentials.js';
@@ -168,13 +169,28 @@ builder.subscriptionType({
         'Emits the session after every write to it (update or close), from any instance of the service. id: friendly ID (session_...) or externalId.',
       args: { id: t.arg.id({ required: true, description: 'Friendly ID (session_...) or externalId, used exactly as given.' }) },
       subscribe: async (_, { id }, ctx) => {
+        if (!ctx.streaming) {
+          throw new GraphQLError('A subscription needs Accept: text/event-stream, or a WebSocket (graphql-ws)', {
+            extensions: { code: 'BAD_REQUEST' },
+          });
+        }
         const principal = await ctx.principal();
         const stream = await ctx.sessions.watch(principal, String(id), ownerOf(ctx.authorization));
-        // The credential is checked again every second: a rotated key or an expired token ends it.
+        // Over HTTP the stream lives as long as its response (a client gone while it was being
+        // set up included); over a WebSocket, graphql-ws ends it.
+        ctx.onClose?.(() => stream.end());
+        // The credential is checked again every second: a rotated key or an expired token ends
+        // the stream. A database that does not answer meanwhile is no reason to: next second.
+        let checking = false;
         const recheck = setInterval(() => {
+          if (checking) return;
+          checking = true;
           Promise.resolve()
             .then(() => ctx.authenticate())
-            .catch((error: unknown) => stream.end(error));
+            .catch((error: unknown) => {
+              if (error instanceof UnauthenticatedError || error instanceof ForbiddenError) stream.end(error);
+            })
+            .finally(() => (checking = false));
         }, RECHECK_CREDENTIAL_MS);
         recheck.unref();
         stream.onEnd(() => clearInterval(recheck));

@@ -40,6 +40,11 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** PostgreSQL's class 22, "data exception": input the database cannot store (a 400). */
+export function isDataException(error: unknown): boolean {
+  return causes(error).some((e) => codeOf(e)?.startsWith('22'));
+}
+
 /** The database is down or refusing connections: a 503 that heals when it returns. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   return causes(error).some((e) => isUnavailableCode(codeOf(e)));
@@ -74,8 +79,7 @@ export function maskError(error: unknown): Error {
   if (chain.some((e) => e instanceof Error && /_entities resolver|representation/i.test(e.message))) {
     return topLevel(error, 'Invalid entity representation', 'BAD_USER_INPUT', 400);
   }
-  // PostgreSQL's class 22 is "data exception": input the database cannot store.
-  if (chain.some((e) => codeOf(e)?.startsWith('22'))) {
+  if (isDataException(error)) {
     return topLevel(error, 'Invalid input: a value cannot be stored', 'BAD_USER_INPUT', 400);
   }
   // GraphQL's own errors (a variable of the wrong type, say) are meant for the client.

@@ -81,6 +81,9 @@ export interface GraphQLOptions {
 /** What yoga hands the context factory: our server context, and its own request. */
 interface ServerContext {
   req?: IncomingMessage;
+  res?: ServerResponse;
+  /** Set for operations over a WebSocket. */
+  websocket?: boolean;
   address?: string;
   request: { headers: { get(name: string): string | null } };
   /** graphql-ws's connection_init payload, for operations over WebSocket. */
@@ -121,10 +124,17 @@ export function createGraphQLServer(options: GraphQLOptions) {
       },
     },
     context: (initial) => {
-      const { req, address, request, connectionParams } = initial as unknown as ServerContext;
+      const { req, res, address, request, connectionParams, websocket } = initial as unknown as ServerContext;
       // Over WebSocket, browsers cannot set headers: the credential may come in connection_init.
       const header = connectionAuthorization(connectionParams) ?? (req ? req.headers.authorization : request.headers.get('authorization'));
-      return createContext(() => auth.authenticate(header, address), sessions, header);
+      const accept = req ? req.headers.accept : request.headers.get('accept');
+      const transport = websocket
+        ? { streaming: true }
+        : {
+            streaming: /\btext\/event-stream\b/i.test(accept ?? ''),
+            onClose: res && ((callback: () => void) => (res.closed || res.destroyed ? callback() : res.once('close', callback))),
+          };
+      return createContext(() => auth.authenticate(header, address), sessions, header, transport);
     },
     plugins: [
       ...armor(options.production),

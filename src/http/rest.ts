@@ -23,7 +23,7 @@ import { sessionStatus } from '../sessions/service.js';
 import type { SessionFilter, StatusName } from '../sessions/store.js';
 import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
 import { send } from './respond.js';
-import { isDatabaseUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
+import { isDatabaseUnavailable, isDataException, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
 
 /**
  * Trigger.dev's REST routes for sessions, served from the same core as the GraphQL API, so its SDK
@@ -135,20 +135,25 @@ function many(query: URLSearchParams, name: string): string[] | undefined {
   return values.length > 0 ? values : undefined;
 }
 
+/** The last millisecond of the year 9999: later times have no ISO 8601 form PostgreSQL reads. */
+const LAST_MS = 253_402_300_799_999;
+
 function epochMs(query: URLSearchParams, name: string): number | undefined {
   const value = query.get(name);
   if (value === null) return undefined;
-  if (!/^\d{1,15}$/.test(value)) throw new BadRequestError(`${name} must be a time in milliseconds since 1970`);
+  if (!/^\d{1,15}$/.test(value) || Number(value) > LAST_MS) {
+    throw new BadRequestError(`${name} must be a time in milliseconds since 1970, before the year 10000`);
+  }
   return Number(value);
 }
 
-/** `30m`, `7d`, `1h30m`: now minus that. */
+/** `30m`, `7d`, `1h30m`: now minus that (at the earliest, 1970). */
 function periodStart(value: string): number {
-  const parts = [...value.matchAll(/(\d+)([smhdw])/g)];
+  const parts = [...value.matchAll(/(\d{1,12})([smhdw])/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) {
     throw new BadRequestError('filter[createdAt][period] must be like 30m, 12h or 7d');
   }
-  return Date.now() - parts.reduce((ms, [, n, unit]) => ms + Number(n) * PERIOD_UNITS[unit!]!, 0);
+  return Math.max(0, Date.now() - parts.reduce((ms, [, n, unit]) => ms + Number(n) * PERIOD_UNITS[unit!]!, 0));
 }
 
 export function listArgs(query: URLSearchParams): PageArgs {
@@ -296,7 +301,8 @@ export const ROUTES: Route[] = [
     path: `${SESSION_PATH}/close`,
     summary: 'Close a session (terminal and idempotent: the first reason is kept)',
     auth: 'secret',
-    bodyLimit: 1024,
+    // A 256-character reason is 1,536 bytes with every character \u-escaped, as some clients send.
+    bodyLimit: 4096,
     body: INPUT_SCHEMAS.close.pick({ reason: true }),
     ignored: ['callingRunId'],
     conditional: true,
@@ -305,7 +311,7 @@ export const ROUTES: Route[] = [
       403: { description: 'A public access token: it cannot close.', schema: ErrorBody },
       404: { description: 'Session not found.', schema: ErrorBody },
       412: { description: 'If-Match names another version than the session has; nothing was written.', schema: ErrorBody },
-      413: { description: 'Request body too large (over 1024 bytes).', schema: ErrorBody },
+      413: { description: 'Request body too large (over 4096 bytes).', schema: ErrorBody },
       ...common,
     },
     async handle({ principal, params, body, req }, sessions) {
@@ -358,7 +364,9 @@ export const ROUTES: Route[] = [
       // JSON has no dates: an ISO string (as JSON.stringify writes a Date) becomes one for the core.
       if (typeof input['expiresAt'] === 'string') {
         const date = new Date(input['expiresAt']);
-        if (Number.isNaN(date.getTime())) throw new BadRequestError('expiresAt: must be a date, like 2026-12-31T00:00:00.000Z');
+        if (Number.isNaN(date.getTime()) || date.getTime() < 0 || date.getTime() > LAST_MS) {
+          throw new BadRequestError('Invalid body: expiresAt: must be a date from 1970 to 9999, like 2026-12-31T00:00:00.000Z');
+        }
         input['expiresAt'] = date;
       }
       const created = await sessions.create(principal, input);
@@ -406,6 +414,7 @@ function refusal(error: unknown): Refusal | null {
   if (isDatabaseUnavailable(error)) {
     return { status: 503, message: 'The database is unavailable; try again shortly', headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } };
   }
+  if (isDataException(error)) return { status: 400, message: 'Invalid input: a value cannot be stored' };
   return null;
 }
 
@@ -469,7 +478,7 @@ export class RestApi {
           throw new BadRequestError('Invalid JSON');
         }
         if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('The body must be a JSON object');
-        const unknown = Object.keys(body).filter((k) => !(k in route.body!.shape) && !route.ignored?.includes(k));
+        const unknown = Object.keys(body).filter((k) => !Object.hasOwn(route.body!.shape, k) && !route.ignored?.includes(k));
         if (unknown.length > 0) {
           throw new BadRequestError(`Invalid body: ${unknown.map((k) => `${k.slice(0, 64)}: not a field of this body`).join('; ')}`);
         }

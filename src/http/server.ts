@@ -28,6 +28,8 @@ export interface HttpOptions {
   trustProxyHops: number;
   /** Ends every live subscription (at shutdown: event streams would otherwise hold it up). */
   endSubscriptions(): void;
+  /** Checks a credential, as for a request (WebSocket connections are checked when they open). */
+  authenticate(authorization: string | undefined, address: string): unknown;
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -74,6 +76,7 @@ export class HttpServer {
     });
     this.websocket = new GraphQLWebSocket(options.yoga, {
       address: (req) => clientAddress(req, options.trustProxyHops),
+      authenticate: options.authenticate,
       // Each operation over a socket is a request for the rate limit, as over HTTP.
       admit: (req, authorization) => {
         if (!this.limiter.enabled) return null;
@@ -82,12 +85,19 @@ export class HttpServer {
       },
     });
     this.server.on('upgrade', (req, socket, head) => {
+      // Node stops listening for this socket's errors once it is handed over: a reset is ours.
+      socket.on('error', () => socket.destroy());
       const path = (req.url ?? '/').split('?')[0];
       const refuse = (status: string) => {
         socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       };
       if (path !== '/graphql') return refuse('404 Not Found');
       if (this.stopping || !options.ready()) return refuse('503 Service Unavailable');
+      // Opening a socket is a request for the rate limit too.
+      if (this.limiter.enabled) {
+        const allowance = this.limiter.take(rateKey(req.headers.authorization, clientAddress(req, options.trustProxyHops)));
+        if (!allowance.allowed) return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
+      }
       this.websocket.upgrade(req, socket, head);
     });
   }
@@ -113,7 +123,7 @@ export class HttpServer {
   async shutdown(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     this.options.endSubscriptions();
-    const sockets = this.websocket.close();
+    const sockets = this.websocket.close(graceMs);
     for (const res of this.inFlight) {
       if (!res.headersSent) res.setHeader('connection', 'close');
       // An event stream already under way (ending now, with the subscriptions): its connection

@@ -8,6 +8,8 @@ import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 export interface WebSocketOptions {
   /** The client's address, for the failed-authentication limit. */
   address(req: IncomingMessage): string;
+  /** Checks a connection's credential (throws when it is not one). */
+  authenticate(authorization: string | undefined, address: string): unknown;
   /** Null when the credential may send one more operation now; else why not (rate limit). */
   admit(req: IncomingMessage, authorization: string | undefined): string | null;
 }
@@ -31,6 +33,17 @@ export class GraphQLWebSocket {
   constructor(yoga: GraphQLServer, options: WebSocketOptions) {
     useServer(
       {
+        // A socket without a valid credential is closed at once (4403), not kept open for free;
+        // one that sends no connection_init is closed after graphql-ws's 3 s.
+        onConnect: async (ctx) => {
+          const req = ctx.extra.request;
+          try {
+            await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? req.headers.authorization, options.address(req));
+            return true;
+          } catch {
+            return false;
+          }
+        },
         execute: (args) => (args.rootValue as Enveloped).execute(args),
         subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
         onSubscribe: async (ctx, _id, payload) => {
@@ -39,6 +52,7 @@ export class GraphQLWebSocket {
           if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
           const enveloped = yoga.getEnveloped({
             req,
+            websocket: true,
             address: options.address(req),
             connectionParams: ctx.connectionParams,
             request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
@@ -64,6 +78,7 @@ export class GraphQLWebSocket {
         },
         // The status an error would have over HTTP means nothing on a socket (yoga drops it too).
         onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
+        onError: (_ctx, _id, _payload, errors) => withoutHttpExtensions({ errors }).errors as GraphQLError[],
       },
       this.wss,
       WEBSOCKET_KEEPALIVE_MS,
@@ -75,10 +90,17 @@ export class GraphQLWebSocket {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
-  /** Closes every socket (1001, going away): its subscriptions end. */
-  close(): Promise<void> {
+  /**
+   * Closes every socket (1001, going away): its subscriptions end. A peer that does not answer
+   * the close within `graceMs` is cut off.
+   */
+  close(graceMs: number): Promise<void> {
     for (const client of this.wss.clients) client.close(1001, 'The server is shutting down');
-    return new Promise((resolve) => this.wss.close(() => resolve()));
+    const timer = setTimeout(() => {
+      for (const client of this.wss.clients) client.terminate();
+    }, Math.min(graceMs, 1000));
+    timer.unref();
+    return new Promise<void>((resolve) => this.wss.close(() => resolve())).finally(() => clearTimeout(timer));
   }
 }
 

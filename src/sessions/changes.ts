@@ -138,12 +138,19 @@ export class SessionChanges {
   }
 
   private listen(): Promise<Listener> {
-    this.listener ??= this.database.listen(CHANGES_CHANNEL, {
-      message: (payload) => this.notified(payload),
-      resumed: () => {
-        for (const watch of this.watches.values()) this.refresh(watch);
-      },
-    });
+    if (!this.listener) {
+      const listener = this.database.listen(CHANGES_CHANNEL, {
+        message: (payload) => this.notified(payload),
+        resumed: () => {
+          for (const watch of this.watches.values()) this.refresh(watch);
+        },
+      });
+      this.listener = listener;
+      // A failed start is not kept: the next subscriber tries again.
+      listener.catch(() => {
+        if (this.listener === listener) this.listener = null;
+      });
+    }
     return this.listener;
   }
 
@@ -197,9 +204,10 @@ export class SessionChanges {
    * change made since `session` was read is not missed.
    */
   async subscribe(session: Session, owner: string): Promise<ChangeStream> {
+    if (this.closed) throw shuttingDown();
     await this.listen();
     // Counted and registered with no await in between, so concurrent subscribes respect the cap.
-    if (this.closed) throw new Error('live updates are shutting down');
+    if (this.closed) throw shuttingDown();
     const count = this.perCredential.get(owner) ?? 0;
     if (count >= this.options.perCredential) {
       throw new RateLimitedError(`At most ${this.options.perCredential} live subscriptions per credential: end one first`, 1);
@@ -239,3 +247,6 @@ export class SessionChanges {
 }
 
 const key = (environmentId: string, id: string) => `${environmentId}\u0000${id}`;
+
+/** A 503 (SERVICE_UNAVAILABLE), as for a database connection that has ended. */
+const shuttingDown = () => Object.assign(new Error('The server is shutting down; subscribe on another instance'), { code: 'CONNECTION_ENDED' });

@@ -72,7 +72,14 @@ const jsonObject = z
   .custom<JsonObject>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON object')
   .refine((v) => jsonDepth(v, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, `nested deeper than ${MAX_JSON_DEPTH} levels`);
 
-const expectedVersion = z.number().int().min(1, 'expectedVersion is at least 1').nullable().optional();
+// A version is a 32-bit integer column (GraphQL's Int is 32-bit too).
+const expectedVersion = z
+  .number()
+  .int()
+  .min(1, 'expectedVersion is at least 1')
+  .max(2_147_483_647, 'expectedVersion is at most 2147483647')
+  .nullable()
+  .optional();
 
 const updateSchema = z.object({
   tags: tags.optional(),
