@@ -179,7 +179,7 @@ function summarize(rounds: Measured[]) {
 
 /** The database's own ceiling: postgres.js in this process issuing the UPDATE at `connections` at once. */
 async function ceiling(url: string, environmentId: string, ids: string[], connections: number): Promise<number> {
-  const sql = postgres(url, { max: 10, onnotice: () => {}, fetch_types: false });
+  const sql = postgres(url, { max: 10, onnotice: () => {} });
   let n = 0;
   let done = 0;
   const until = performance.now() + SECONDS * 1000;

@@ -405,6 +405,30 @@ describe.runIf(drivers.includes('postgres'))('sessionChanged across instances on
     }
   });
 
+  it('notifies only for sessions someone watches, and forgets a watch when its last subscriber leaves', async () => {
+    const watched = await createOnA();
+    const unwatched = await createOnA();
+    const heard: string[] = [];
+    const listening = await admin.listen('session_changed', (payload) => heard.push(payload));
+    const sse = await SseSubscription.open(b.url(), watched, env.secretKey);
+    try {
+      await expect.poll(() => apps[1]!.app.sessions.changes.size.streams).toBe(1);
+      await a.gql(UPDATE, { id: unwatched, input: { tags: ['nobody-looks'] } });
+      await a.gql(UPDATE, { id: watched, input: { tags: ['seen'] } });
+      await expect.poll(() => versions(sse.events)).toEqual([2]);
+      await sleep(200);
+      expect(heard.map((p) => JSON.parse(p)[1])).toEqual([watched]);
+      expect(JSON.parse(heard[0]!)).toEqual([env.environmentId, watched, 2]);
+    } finally {
+      sse.close();
+    }
+    await expect.poll(async () => (await admin`select count(*)::int as n from session_watches`)[0]!.n).toBe(0);
+    await a.gql(UPDATE, { id: watched, input: { tags: ['after'] } });
+    await sleep(200);
+    expect(heard).toHaveLength(1);
+    await listening.unlisten();
+  });
+
   it('keeps a subscription going when its LISTEN connection is killed (pg_terminate_backend)', async () => {
     const id = await createOnA();
     const sse = await SseSubscription.open(b.url(), id, env.secretKey);

@@ -88,3 +88,20 @@ export const sessions = pgTable(
 
 export type SessionRow = typeof sessions.$inferSelect;
 export type EnvironmentRow = typeof environments.$inferSelect;
+
+/**
+ * The sessions some instance has live subscribers for, so that only their writes notify (a
+ * NOTIFY serialises commits across the whole database server). Each instance keeps its rows
+ * fresh; rows of an instance that died expire.
+ */
+export const sessionWatches = pgTable(
+  'session_watches',
+  {
+    environmentId: text('environment_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    /** The instance watching, made up at its start. */
+    instanceId: text('instance_id').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.environmentId, t.sessionId, t.instanceId] }), index('session_watches_instance_idx').on(t.instanceId)],
+);

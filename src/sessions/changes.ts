@@ -1,5 +1,8 @@
-import type { Database } from '../db/client.js';
+import { randomBytes } from 'node:crypto';
+import { and, eq, lt, sql } from 'drizzle-orm';
+import type { Database, Db } from '../db/client.js';
 import type { Listener } from '../db/listen.js';
+import { sessionWatches } from '../db/schema.js';
 import { log } from '../log.js';
 import { RateLimitedError } from './errors.js';
 import type { Session } from './service.js';
@@ -9,6 +12,56 @@ export const CHANGES_CHANNEL = 'session_changed';
 
 /** How long to wait before reading a changed row again when the read failed. */
 const REREAD_AFTER_MS = 1000;
+/** A watch row lives this long unless its instance refreshes it (every WATCH_REFRESH_MS). */
+const WATCH_TTL = sql`now() + interval '60 seconds'`;
+const WATCH_REFRESH_MS = 20_000;
+/**
+ * A write whose statement ran just before its session's watch row was committed, and committed
+ * just after the first read: read once more this long after a watch starts.
+ */
+const SETTLE_MS = 500;
+
+/**
+ * This instance's rows in session_watches: the sessions it has subscribers for. The database
+ * trigger notifies only for writes to watched sessions.
+ */
+class WatchRegistry {
+  readonly instanceId = `inst_${randomBytes(9).toString('base64url')}`;
+
+  constructor(private readonly db: Db) {}
+
+  async add(environmentId: string, sessionId: string): Promise<void> {
+    await this.db
+      .insert(sessionWatches)
+      .values({ environmentId, sessionId, instanceId: this.instanceId, expiresAt: WATCH_TTL })
+      .onConflictDoUpdate({
+        target: [sessionWatches.environmentId, sessionWatches.sessionId, sessionWatches.instanceId],
+        set: { expiresAt: WATCH_TTL },
+      });
+  }
+
+  async remove(environmentId: string, sessionId: string): Promise<void> {
+    await this.db
+      .delete(sessionWatches)
+      .where(
+        and(
+          eq(sessionWatches.environmentId, environmentId),
+          eq(sessionWatches.sessionId, sessionId),
+          eq(sessionWatches.instanceId, this.instanceId),
+        ),
+      );
+  }
+
+  /** Keeps this instance's rows alive, and clears those of instances long gone. */
+  async refresh(): Promise<void> {
+    await this.db.update(sessionWatches).set({ expiresAt: WATCH_TTL }).where(eq(sessionWatches.instanceId, this.instanceId));
+    await this.db.delete(sessionWatches).where(lt(sessionWatches.expiresAt, sql`now() - interval '1 minute'`));
+  }
+
+  async removeAll(): Promise<void> {
+    await this.db.delete(sessionWatches).where(eq(sessionWatches.instanceId, this.instanceId));
+  }
+}
 
 /**
  * One subscriber's stream of a session's versions. It holds at most one session: a newer one
@@ -100,6 +153,8 @@ interface Watch {
   environmentId: string;
   id: string;
   streams: Set<ChangeStream>;
+  /** Its row in session_watches is written (from then on, writes to the session notify). */
+  registered: Promise<void>;
   reading: boolean;
   readAgain: boolean;
   retry?: NodeJS.Timeout;
@@ -123,12 +178,20 @@ export class SessionChanges {
   private readonly perCredential = new Map<string, number>();
   private listener: Promise<Listener> | null = null;
   private closed = false;
+  private readonly registry: WatchRegistry;
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     private readonly database: Database,
     private readonly read: (environmentId: string, id: string) => Promise<Session | null>,
     private readonly options: ChangesOptions,
-  ) {}
+  ) {
+    this.registry = new WatchRegistry(database.db);
+    this.heartbeat = setInterval(() => {
+      if (this.watches.size > 0) this.registry.refresh().catch((error: unknown) => log.warn('could not refresh the watched sessions', error));
+    }, WATCH_REFRESH_MS);
+    this.heartbeat.unref();
+  }
 
   /** Subscribers on this instance, and sessions they watch (tests check nothing is left behind). */
   get size(): { streams: number; sessions: number } {
@@ -141,8 +204,14 @@ export class SessionChanges {
     if (!this.listener) {
       const listener = this.database.listen(CHANGES_CHANNEL, {
         message: (payload) => this.notified(payload),
+        // Rows may have expired while the database was away: written again, then read.
         resumed: () => {
-          for (const watch of this.watches.values()) this.refresh(watch);
+          for (const watch of this.watches.values()) {
+            this.registry.add(watch.environmentId, watch.id).then(
+              () => this.refresh(watch),
+              () => this.refresh(watch),
+            );
+          }
         },
       });
       this.listener = listener;
@@ -215,8 +284,16 @@ export class SessionChanges {
     const stream = new ChangeStream(session.version);
     const k = key(session.environmentId, session.id);
     let watch = this.watches.get(k);
+    const first = !watch;
     if (!watch) {
-      watch = { environmentId: session.environmentId, id: session.id, streams: new Set(), reading: false, readAgain: false };
+      watch = {
+        environmentId: session.environmentId,
+        id: session.id,
+        streams: new Set(),
+        registered: this.registry.add(session.environmentId, session.id),
+        reading: false,
+        readAgain: false,
+      };
       this.watches.set(k, watch);
     }
     const watched = watch;
@@ -227,19 +304,36 @@ export class SessionChanges {
       if (watched.streams.size === 0 && this.watches.get(k) === watched) {
         clearTimeout(watched.retry);
         this.watches.delete(k);
+        watched.registered.then(() => this.registry.remove(watched.environmentId, watched.id)).catch(() => {});
       }
       const left = (this.perCredential.get(owner) ?? 1) - 1;
       if (left > 0) this.perCredential.set(owner, left);
       else this.perCredential.delete(owner);
     });
+    try {
+      await watched.registered;
+    } catch (error) {
+      // Not watched after all: the next subscriber tries again.
+      if (this.watches.get(k) === watched) this.watches.delete(k);
+      stream.end();
+      throw error;
+    }
     this.refresh(watched);
+    if (first) {
+      const settle = setTimeout(() => watched.streams.size > 0 && this.refresh(watched), SETTLE_MS);
+      settle.unref();
+    }
     return stream;
   }
 
   /** Ends every stream and stops listening. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
+    const watched = this.watches.size > 0;
     for (const watch of [...this.watches.values()]) for (const stream of [...watch.streams]) stream.end();
+    if (watched) await this.registry.removeAll().catch(() => {});
     const listener = this.listener;
     this.listener = null;
     if (listener) await (await listener.catch(() => null))?.close();
