@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   if (ONLY.has('pglite')) {
     const dir = mkdtempSync(join(tmpdir(), 'sg-bench-'));
     try {
-      const embedded = await start('pglite', SERVICE_COMMAND, { PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0' }, /tr_dev_\S+/);
+      const embedded = await start('pglite', SERVICE_COMMAND, { DATABASE_URL: '', PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0' }, /tr_dev_\S+/);
       const key = /(tr_dev_\S+)/.exec(embedded.output.text)![1]!;
       const pgliteIds: string[] = [];
       for (let i = 0; i < SESSIONS; i++) {
