@@ -238,6 +238,17 @@ const common = {
   503: { description: 'The database does not answer; see Retry-After.', schema: ErrorBody },
 };
 
+/** What a conditional write to one session answers besides its success. */
+const writeRefusals = (action: string, bodyLimit: number) => ({
+  403: { description: `A public access token: it cannot ${action}.`, schema: ErrorBody },
+  404: { description: 'Session not found.', schema: ErrorBody },
+  412: { description: 'If-Match names another version than the session has; nothing was written.', schema: ErrorBody },
+  413: { description: `Request body too large (over ${bodyLimit} bytes).`, schema: ErrorBody },
+});
+
+/** A 256-character reason is 1,554 bytes with every character \u-escaped, as some clients send. */
+const CLOSE_BODY_LIMIT = 4096;
+
 const one = (status: number, session: Session): Answer => ({ status, body: sessionItem(session), etag: etag(session) });
 
 const LIST_QUERY: QueryParameter[] = [
@@ -283,10 +294,7 @@ export const ROUTES: Route[] = [
     conditional: true,
     responses: {
       200: { description: 'The updated session; ETag is its new version.', schema: SessionItem },
-      403: { description: 'A public access token: it cannot update.', schema: ErrorBody },
-      404: { description: 'Session not found.', schema: ErrorBody },
-      412: { description: 'If-Match names another version than the session has; nothing was written.', schema: ErrorBody },
-      413: { description: 'Request body too large (over 32768 bytes).', schema: ErrorBody },
+      ...writeRefusals('update', MAX_INPUT_BYTES),
       422: { description: 'The body names another externalId than the session has; nothing was written.', schema: ErrorBody },
       ...common,
     },
@@ -301,17 +309,13 @@ export const ROUTES: Route[] = [
     path: `${SESSION_PATH}/close`,
     summary: 'Close a session (terminal and idempotent: the first reason is kept)',
     auth: 'secret',
-    // A 256-character reason is 1,536 bytes with every character \u-escaped, as some clients send.
-    bodyLimit: 4096,
+    bodyLimit: CLOSE_BODY_LIMIT,
     body: INPUT_SCHEMAS.close.pick({ reason: true }),
     ignored: ['callingRunId'],
     conditional: true,
     responses: {
       200: { description: 'The closed session.', schema: SessionItem },
-      403: { description: 'A public access token: it cannot close.', schema: ErrorBody },
-      404: { description: 'Session not found.', schema: ErrorBody },
-      412: { description: 'If-Match names another version than the session has; nothing was written.', schema: ErrorBody },
-      413: { description: 'Request body too large (over 4096 bytes).', schema: ErrorBody },
+      ...writeRefusals('close', CLOSE_BODY_LIMIT),
       ...common,
     },
     async handle({ principal, params, body, req }, sessions) {
