@@ -308,11 +308,15 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       const fresh = await t.newEnvironment();
       const count = async () => (await rest('GET', '/api/v1/sessions', { key: fresh.secretKey })).body.data.length;
       await expectRefused(await rest('POST', '/api/v1/sessions', { body: { type: 'x' }, key: fresh.secretKey }), 400, /taskIdentifier/);
-      for (const expiresAt of ['tomorrow', '+010000-01-01T00:00:00.000Z']) {
+      for (const [expiresAt, message] of [
+        ['tomorrow', /^Invalid body: expiresAt: must be a date/],
+        ['+010000-01-01T00:00:00.000Z', /^Invalid body: expiresAt: expiresAt must be before the year 10000$/],
+        ['2020-01-01T00:00:00.000Z', /^Invalid body: expiresAt: expiresAt must be in the future$/],
+      ] as const) {
         await expectRefused(
           await rest('POST', '/api/v1/sessions', { body: baseCreateInput({ expiresAt }), key: fresh.secretKey }),
           400,
-          /expiresAt/,
+          message,
         );
       }
       const mine = await t.createSession(fresh.secretKey);

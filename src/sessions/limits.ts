@@ -16,3 +16,5 @@ export const MACHINES = ['micro', 'small-1x', 'small-2x', 'medium-1x', 'medium-2
 export const SESSION_TOKEN_TTL_SECONDS = 3600;
 /** Page size of sessions(first|last): at least 1, at most 100, 20 when neither is given. */
 export const PAGE_SIZE = { min: 1, max: 100, default: 20 } as const;
+/** The last millisecond of the year 9999: later times have no ISO 8601 form PostgreSQL reads. */
+export const LATEST_TIME_MS = 253_402_300_799_999;

@@ -3,6 +3,7 @@ import { InvalidInputError, type InputIssue, PayloadTooLargeError } from './erro
 import { SESSION_ID_PREFIX } from './ids.js';
 import {
   IDLE_TIMEOUT_SECONDS,
+  LATEST_TIME_MS,
   MACHINES,
   MAX_ATTEMPTS,
   MAX_CLOSE_REASON_LENGTH,
@@ -121,6 +122,7 @@ const createSchema = z.object({
   expiresAt: z
     .date()
     .refine((d) => d.getTime() > Date.now(), 'expiresAt must be in the future')
+    .refine((d) => d.getTime() <= LATEST_TIME_MS, 'expiresAt must be before the year 10000')
     .nullish(),
 });
 
