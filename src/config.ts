@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.js';
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -18,8 +18,6 @@ const schema = z.object({
   GRAPHIQL: z.enum(['0', '1']).optional(),
   RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
-  FAILED_AUTH_PER_SECOND: z.coerce.number().min(0).default(2),
-  FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   SUBSCRIPTIONS_PER_CREDENTIAL: z.coerce.number().int().min(1).default(100),
@@ -44,8 +42,6 @@ export interface Config {
   graphiql: boolean;
   /** Requests per second per credential (0: no limit) and the burst allowed after idling. */
   rateLimit: { perSecond: number; burst: number };
-  /** Failed authentications per second per client address (0: no limit), and their burst. */
-  failedAuthLimit: { perSecond: number; burst: number };
   /** Origins browsers may call from; '*' for any; empty: no cross-origin access. */
   corsOrigins: string[];
   /** Proxies in front that append X-Forwarded-For; the client address is read through them. */
@@ -83,7 +79,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perSecond: e.RATE_LIMIT_PER_SECOND,
       burst: e.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.RATE_LIMIT_PER_SECOND * 2)),
     },
-    failedAuthLimit: { perSecond: e.FAILED_AUTH_PER_SECOND, burst: e.FAILED_AUTH_BURST },
     corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     subscriptionsPerCredential: e.SUBSCRIPTIONS_PER_CREDENTIAL,

@@ -11,6 +11,11 @@ import { describeError, log } from './log.js';
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection (still serving):', reason));
 process.on('uncaughtException', (error) => log.error('uncaught exception (still serving):', error));
 
+function codeFromStringsAllowed(): boolean {
+  const flag = '--disallow-code-generation-from-strings';
+  return !process.execArgv.includes(flag) && !(process.env['NODE_OPTIONS'] ?? '').includes(flag);
+}
+
 function fail(message: string): never {
   console.error(message);
   process.exit(1);
@@ -43,6 +48,11 @@ try {
   fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);
 }
 const { url } = listening;
+if (codeFromStringsAllowed()) {
+  log.warn(
+    'V8 may build code from strings in this process: start it with --disallow-code-generation-from-strings (as npm start does), so that nothing a request sends can ever run',
+  );
+}
 const where = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite at ${config.pgliteDir}`;
 console.log(`sessions-gateway listening on ${url}/graphql (database: ${where})`);
 

@@ -230,6 +230,51 @@ function updateInput(current: { externalId: string; version: () => number }) {
   });
 }
 
+// Inline literals: object keys are GraphQL names, the hostile ones among them; strings are the
+// ones written to break out of generated code. (A lone surrogate has no GraphQL string form.)
+
+const BREAKOUT = '__MAGIC_DATE__33a9e76d_02e0_4128_8e92_3530ad3da74d0)&&(globalThis.polluted=1)&&(0';
+const literalKey = fc.oneof(
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'polluted'),
+  fc.stringMatching(/^[_A-Za-z][_0-9A-Za-z]{0,8}$/),
+);
+const literalText = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 30 }),
+  fc.constantFrom(BREAKOUT, '"+(globalThis.polluted=1)+"', '${globalThis.polluted=1}', '`', '\\', '\\u0041', '*/', '\u2028', 'a\u0000b', '😀'),
+);
+const literalJson = fc.letrec<{ value: unknown }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    literalText,
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(literalKey, tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+const literalInput = fc.record(
+  {
+    tags: fc.oneof(fc.array(literalText, { maxLength: 11 }), fc.constant(null)),
+    metadata: fc.oneof(
+      { weight: 5, arbitrary: fc.dictionary(literalKey, literalJson, { maxKeys: 5 }) },
+      { weight: 1, arbitrary: fc.constant(null) },
+      { weight: 1, arbitrary: fc.integer({ min: 32_700, max: 32_800 }).map((n) => ({ __proto__pad: 'x'.repeat(n) })) },
+    ),
+  },
+  { requiredKeys: [] },
+) as fc.Arbitrary<{ tags?: string[] | null; metadata?: Record<string, unknown> | null }>;
+
+/** A JSON value as a GraphQL literal (GraphQL's string escapes are JSON's). */
+function toLiteral(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(toLiteral).join(', ')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{ ${Object.keys(value).map((k) => `${k}: ${toLiteral((value as Record<string, unknown>)[k])}`).join(', ')} }`;
+  }
+  return JSON.stringify(value);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe.each(drivers)('properties through HTTP on %s', (driver) => {
@@ -303,6 +348,34 @@ describe.each(drivers)('properties through HTTP on %s', (driver) => {
     expect(outcomes['success']).toBeGreaterThan(0);
     expect(outcomes['InvalidInputError']).toBeGreaterThan(0);
     if (process.env.FUZZ_RUNS) console.info(`updateSession outcomes on ${driver}: ${JSON.stringify(outcomes)}`);
+  }, 600_000);
+
+  it(`updateSession written as an inline literal: ${RUNS} hostile inputs, each answered and stored as the same input sent as variables`, async () => {
+    const [asLiteral, asVariables] = [await t.createSession(env.secretKey), await t.createSession(env.secretKey)];
+    const selection = '{ __typename ... on PayloadTooLargeError { actualBytes } ... on InvalidInputError { issues { path message } } }';
+    const outcomes: Record<string, number> = {};
+    await fc.assert(
+      fc.asyncProperty(literalInput, async (input) => {
+        const literalQuery = `mutation { updateSession(id: ${JSON.stringify(asLiteral.id)}, input: ${toLiteral(input)}) ${selection} }`;
+        const viaLiteral = await send(literalQuery, {});
+        const viaVariables = await send(
+          `mutation($id: ID!, $input: UpdateSessionInput!) { updateSession(id: $id, input: $input) ${selection} }`,
+          { id: asVariables.id, input },
+        );
+        expect(viaLiteral.body).toEqual(viaVariables.body);
+        const typename = viaLiteral.body.data?.updateSession?.__typename ?? viaLiteral.body.errors?.[0]?.extensions?.code;
+        outcomes[typename] = (outcomes[typename] ?? 0) + 1;
+        const [a, b] = [(await t.row(env.environmentId, asLiteral.id))!, (await t.row(env.environmentId, asVariables.id))!];
+        expect(a.version).toBe(b.version);
+        expect(a.tags).toEqual(b.tags);
+        expect(canonical(a.metadata)).toBe(canonical(b.metadata));
+        if (typename === 'UpdateSessionSuccess' && input.metadata !== undefined) expect(canonical(a.metadata)).toBe(canonical(input.metadata));
+        expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      }),
+      params,
+    );
+    expect(outcomes['UpdateSessionSuccess']).toBeGreaterThan(0);
+    if (process.env.FUZZ_RUNS) console.info(`literal updateSession outcomes on ${driver}: ${JSON.stringify(outcomes)}`);
   }, 600_000);
 
   it(`createSession: ${RUNS} arbitrary inputs, each stored as the model says or refused creating nothing`, async () => {

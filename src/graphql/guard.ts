@@ -1,9 +1,6 @@
 import {
   type DocumentNode,
-  type GraphQLError,
-  type GraphQLSchema,
   getOperationAST,
-  getVariableValues,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
@@ -39,14 +36,6 @@ function rootFields(document: DocumentNode, operation: OperationDefinitionNode):
   return names;
 }
 
-export function hasOneOperation(document: DocumentNode): boolean {
-  return document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1;
-}
-
-export function isSubscription(document: DocumentNode): boolean {
-  return document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription');
-}
-
 interface Analysis {
   operation: OperationDefinitionNode;
   fields: Set<string>;
@@ -55,25 +44,28 @@ interface Analysis {
 
 /**
  * Refuses before execution, with no `data`, what may not run: any data field without a valid
- * credential (401), a mutation or a listing with a public token (403); and a variable of the
- * wrong type is refused in graphql-js's words (BAD_USER_INPUT). Reading a session a public token
- * does not cover stays a field error, decided by the core.
+ * credential (401), a mutation or a listing with a public token (403). Reading a session a
+ * public token does not cover stays a field error, decided by the core.
  */
 export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context> {
   // Documents come from the parse cache, the same object for the same text: analysed once.
-  const analysed = new WeakMap<DocumentNode, Map<string, Analysis | null>>();
+  const analysed = new WeakMap<DocumentNode, Map<string, Analysis>>();
   const analyse = (document: DocumentNode, operationName: string | null | undefined) => {
     let byName = analysed.get(document);
     if (!byName) analysed.set(document, (byName = new Map()));
     const key = operationName ?? '';
-    if (!byName.has(key)) {
+    let analysis = byName.get(key);
+    if (!analysis) {
       const operation = getOperationAST(document, operationName);
-      const fields = operation ? rootFields(document, operation) : new Set<string>();
-      byName.set(key, operation ? { operation, fields, open: [...fields].every((n) => OPEN_ROOT_FIELDS.has(n)) } : null);
+      // An operation name the document lacks is not remembered: callers choose those freely.
+      if (!operation) return null;
+      const fields = rootFields(document, operation);
+      analysis = { operation, fields, open: [...fields].every((n) => OPEN_ROOT_FIELDS.has(n)) };
+      byName.set(key, analysis);
     }
-    return byName.get(key)!;
+    return analysis;
   };
-  type Args = { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown; contextValue: Context };
+  type Args = { document: DocumentNode; operationName?: string | null; contextValue: Context };
   type Stop = (result: { errors: readonly Error[] }) => void;
 
   /** Why this principal may not run this operation, or null. The core refuses these too; refusing here keeps `data` out. */
@@ -86,35 +78,13 @@ export function useRequestGuard(mask: (error: unknown) => Error): Plugin<Context
     return null;
   };
 
-  /**
-   * The compiled execution coerces variables itself, in words of its own (naming the wrong
-   * variable): when it refuses them, graphql-js says why instead.
-   */
-  const variablesInGraphQLWords = (args: Args, operation: OperationDefinitionNode) => ({
-    onExecuteDone({ result, setResult }: { result: unknown; setResult: (r: unknown) => void }) {
-      const { data, errors } = result as { data?: unknown; errors?: readonly GraphQLError[] };
-      if (data != null || !errors?.length || errors.some((e) => e.path)) return;
-      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-      const coerced = getVariableValues(args.schema, operation.variableDefinitions!, variables, { maxErrors: 50 });
-      if (!coerced.errors) return;
-      for (const error of coerced.errors as GraphQLError[]) {
-        Object.assign(error.extensions, { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } });
-      }
-      setResult({ errors: coerced.errors });
-    },
-  });
-
   // Synchronous when the credential is cached, as it mostly is: no promise on the hot path.
   const guard = (args: Args, stop: Stop) => {
     const analysis = analyse(args.document, args.operationName);
-    if (!analysis) return;
-    const after = analysis.operation.variableDefinitions?.length ? variablesInGraphQLWords(args, analysis.operation) : undefined;
-    if (analysis.open) return after;
+    if (!analysis || analysis.open) return;
     const decide = (principal: Principal) => {
       const refused = refusal(principal, analysis);
-      if (!refused) return after;
-      stop({ errors: [mask(refused)] });
-      return undefined;
+      if (refused) stop({ errors: [mask(refused)] });
     };
     const fail = (error: unknown) => void stop({ errors: [mask(error)] });
     let principal: Principal | Promise<Principal>;

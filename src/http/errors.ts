@@ -97,24 +97,25 @@ export function isExpectedError(error: unknown): boolean {
 }
 
 /** The complete list of top-level codes in the contract, each with its HTTP status. */
-const CONTRACT_STATUS: Record<string, number> = {
-  BAD_REQUEST: 400,
-  GRAPHQL_PARSE_FAILED: 400,
-  GRAPHQL_VALIDATION_FAILED: 400,
-  BAD_USER_INPUT: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  SERVICE_UNAVAILABLE: 503,
-  INTERNAL_SERVER_ERROR: 500,
-};
-const RENAMED: Record<string, string> = { REQUEST_ENTITY_TOO_LARGE: 'PAYLOAD_TOO_LARGE' };
+export const CONTRACT_STATUS = new Map<string, number>([
+  ['BAD_REQUEST', 400],
+  ['GRAPHQL_PARSE_FAILED', 400],
+  ['GRAPHQL_VALIDATION_FAILED', 400],
+  ['BAD_USER_INPUT', 400],
+  ['UNAUTHENTICATED', 401],
+  ['FORBIDDEN', 403],
+  ['PAYLOAD_TOO_LARGE', 413],
+  ['RATE_LIMITED', 429],
+  ['SERVICE_UNAVAILABLE', 503],
+  ['INTERNAL_SERVER_ERROR', 500],
+]);
+const RENAMED = new Map([['REQUEST_ENTITY_TOO_LARGE', 'PAYLOAD_TOO_LARGE']]);
 
 /** The contract's code for an error as yoga or graphql-js left it. */
 function contractCode(code: unknown, status: number | undefined): string {
-  if (typeof code === 'string' && CONTRACT_STATUS[code]) return code;
-  if (typeof code === 'string' && RENAMED[code]) return RENAMED[code];
+  if (typeof code === 'string' && CONTRACT_STATUS.has(code)) return code;
+  const renamed = typeof code === 'string' ? RENAMED.get(code) : undefined;
+  if (renamed) return renamed;
   // graphql-js does not code a variable that fails its type; yoga's other 400s (operation
   // resolution, say) are requests that cannot run.
   if (code === undefined && status === 400) return 'BAD_USER_INPUT';
@@ -156,7 +157,7 @@ export function applyContractCodes(result: unknown): void {
       delete extensions['originalError'];
       if (data != null) delete extensions['http'];
       else if (http) {
-        http.status = CONTRACT_STATUS[code];
+        http.status = CONTRACT_STATUS.get(code);
         // Not a GraphQL request at all: 400 for application/json clients too (yoga's `spec`
         // flag would answer them 200), as GraphQL over HTTP recommends.
         if (code === 'BAD_REQUEST') http.spec = false;

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
@@ -8,11 +7,12 @@ import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type GraphiQLOptions, isAsyncIterable, type Plugin, processRegularResult } from 'graphql-yoga';
-import type { Authenticator } from '../auth/credentials.js';
+import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
 import { type Context, createContext } from '../graphql/builder.js';
-import { hasOneOperation, isSubscription, useRequestGuard } from '../graphql/guard.js';
+import { useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
+import { boundedParserCache } from './document-cache.js';
 import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
 import { log } from '../log.js';
 
@@ -84,7 +84,8 @@ interface ServerContext {
   res?: ServerResponse;
   /** Set for operations over a WebSocket. */
   websocket?: boolean;
-  address?: string;
+  /** The caller, checked by the HTTP server before the body was read (absent over a WebSocket). */
+  caller?: Caller;
   request: { headers: { get(name: string): string | null } };
   /** graphql-ws's connection_init payload, for operations over WebSocket. */
   connectionParams?: Record<string, unknown>;
@@ -104,6 +105,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     maxRequestBodySize: options.maxRequestBytes,
+    parserAndValidationCache: boundedParserCache(),
     // Nothing here takes a file: a multipart body is a media type we do not serve.
     multipart: false,
     batching: { limit: MAX_BATCH },
@@ -124,7 +126,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
       },
     },
     context: (initial) => {
-      const { req, res, address, request, connectionParams, websocket } = initial as unknown as ServerContext;
+      const { req, res, caller, request, connectionParams, websocket } = initial as unknown as ServerContext;
       // Over WebSocket, browsers cannot set headers: the credential may come in connection_init.
       const header = connectionAuthorization(connectionParams) ?? (req ? req.headers.authorization : request.headers.get('authorization'));
       const accept = req ? req.headers.accept : request.headers.get('accept');
@@ -134,16 +136,13 @@ export function createGraphQLServer(options: GraphQLOptions) {
             streaming: /\btext\/event-stream\b/i.test(accept ?? ''),
             onClose: res && ((callback: () => void) => (res.closed || res.destroyed ? callback() : res.once('close', callback))),
           };
-      return createContext(() => auth.authenticate(header, address), sessions, header, transport);
+      const authenticate = () => auth.authenticate(header);
+      return createContext(caller ? () => credentialOf(caller) : authenticate, authenticate, sessions, transport);
     },
     plugins: [
       ...armor(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
-      // Compiled execution; @envelop/graphql-jit caches compiled queries by document alone, so
-      // only documents of one operation use it. Not subscriptions: graphql-jit hands a
-      // subscription's subscribe function no literal arguments (only variables).
-      useGraphQlJit({}, { enableIf: (args) => hasOneOperation(args.document) && !isSubscription(args.document) }),
     ],
   });
 }
@@ -242,13 +241,13 @@ export async function answerOperation(
   mediaType: 'application/json' | 'application/graphql-response+json',
   req: IncomingMessage,
   res: ServerResponse,
-  address: string,
+  caller: Caller,
 ): Promise<void> {
   let result;
   try {
     result = await yoga.getResultForParams(
       { params: params as never, request: new LeanRequest(req) as unknown as Request },
-      { req, res, address },
+      { req, res, caller },
     );
   } catch (error) {
     // What yoga's own handler does with a refusal thrown before execution (bad params, say).

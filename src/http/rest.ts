@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
-import type { Authenticator } from '../auth/credentials.js';
+import { z } from '../zod.js';
+import { type Caller, credentialOf } from '../auth/credentials.js';
 import type { Principal } from '../auth/principal.js';
 import { log } from '../log.js';
 import {
@@ -432,10 +432,7 @@ const compiled = ROUTES.map((route) => ({
 }));
 
 export class RestApi {
-  constructor(
-    private readonly sessions: SessionsService,
-    private readonly auth: Authenticator,
-  ) {}
+  constructor(private readonly sessions: SessionsService) {}
 
   /** The route for a method and path; the methods the path allows when none; null for no such path. */
   match(method: string, path: string): Matched | { allow: string[] } | null {
@@ -452,7 +449,7 @@ export class RestApi {
     return allow.length > 0 ? { allow } : null;
   }
 
-  async serve(req: IncomingMessage, res: ServerResponse, path: string, search: string, address: string): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, search: string, caller: Caller): Promise<void> {
     if (path === '/api/v1/openapi.json' && req.method === 'GET') return send(res, 200, openApiDocument());
     let matched;
     try {
@@ -464,7 +461,7 @@ export class RestApi {
     if ('allow' in matched) return send(res, 405, { error: 'Method not allowed' }, { allow: matched.allow.join(', ') });
     const { route, params } = matched;
     try {
-      const principal = await this.auth.authenticate(req.headers.authorization, address);
+      const { principal } = credentialOf(caller);
       if (route.auth === 'secret' && principal.kind !== 'secret') {
         throw new ForbiddenError('A public access token cannot do this: use a secret key');
       }

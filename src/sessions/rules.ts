@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { InvalidInputError, type InputIssue, PayloadTooLargeError } from './errors.js';
 import { SESSION_ID_PREFIX } from './ids.js';
 import {
