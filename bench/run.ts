@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   await seed.end();
   const ids = Array.from({ length: SESSIONS }, (_, i) => `session_bench${String(i + 1).padStart(5, '0')}`);
 
-  const env = { DATABASE_URL: url, NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0', DATABASE_POOL_SIZE: '10' };
+  const env = { DATABASE_URL: url, NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', DATABASE_POOL_SIZE: '10' };
   const bare = await start('bare', ['node', '--import', 'tsx', 'bench/bare.ts'], env, /listening/);
   const service = await start('service', SERVICE_COMMAND, env, /listening on/, SERVICE_DIR);
   const lines: string[] = [];
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   if (ONLY.has('pglite')) {
     const dir = mkdtempSync(join(tmpdir(), 'sg-bench-'));
     try {
-      const embedded = await start('pglite', SERVICE_COMMAND, { DATABASE_URL: '', PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0' }, /tr_dev_\S+/);
+      const embedded = await start('pglite', SERVICE_COMMAND, { DATABASE_URL: '', PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0' }, /tr_dev_\S+/);
       const key = /(tr_dev_\S+)/.exec(embedded.output.text)![1]!;
       const pgliteIds: string[] = [];
       for (let i = 0; i < SESSIONS; i++) {

@@ -21,7 +21,7 @@ export interface App {
 
 /** Everything but the listening socket, with no database work yet (see `createApp`). */
 export function buildApp(config: Config, database: Database): App {
-  const auth = new Authenticator(database.db, { failedAuthLimit: config.failedAuthLimit });
+  const auth = new Authenticator(database.db);
   const sessions = new SessionsService(database, (environmentId) => auth.tokenSecret(environmentId), {
     subscriptionsPerCredential: config.subscriptionsPerCredential,
   });
@@ -66,7 +66,7 @@ export interface Listening {
 export async function listen(app: App, port: number, host: string): Promise<Listening> {
   const http = new HttpServer({
     yoga: app.yoga,
-    rest: new RestApi(app.sessions, app.auth),
+    rest: new RestApi(app.sessions),
     database: app.database,
     maxRequestBytes: app.config.maxRequestBytes,
     rateLimit: app.config.rateLimit,
@@ -74,7 +74,8 @@ export async function listen(app: App, port: number, host: string): Promise<List
     ready: () => app.ready,
     trustProxyHops: app.config.trustProxyHops,
     endSubscriptions: () => void app.sessions.changes.close().catch((error: unknown) => log.warn('ending live updates failed', error)),
-    authenticate: (authorization, address) => app.auth.authenticate(authorization, address),
+    caller: (authorization) => app.auth.caller(authorization),
+    authenticate: (authorization) => app.auth.authenticate(authorization),
   });
   const url = await http.listen(port, host);
   return { server: http.server, url, shutdown: (graceMs) => http.shutdown(graceMs) };

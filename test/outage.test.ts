@@ -25,7 +25,7 @@ async function serve(databaseUrl: string): Promise<Served> {
   const { DATABASE_URL: _ignored, ...inherited } = process.env;
   const child = spawn('npm', ['start'], {
     cwd: root,
-    env: { ...inherited, DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0' },
+    env: { ...inherited, DATABASE_URL: databaseUrl, PORT: '0', NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0' },
   });
   const output = { text: '' };
   child.stdout!.on('data', (d) => (output.text += d));

@@ -349,7 +349,7 @@ describe.runIf(drivers.includes('postgres'))('sessionChanged across instances on
   beforeAll(async () => {
     database = await freshDatabase('postgres');
     for (let i = 0; i < 2; i++) {
-      const app = await createApp(loadConfig({ DATABASE_URL: database.url!, RATE_LIMIT_PER_SECOND: '0', FAILED_AUTH_PER_SECOND: '0' }));
+      const app = await createApp(loadConfig({ DATABASE_URL: database.url!, RATE_LIMIT_PER_SECOND: '0' }));
       apps.push({ app, http: await listen(app, 0, '127.0.0.1') });
     }
     const { createEnvironment } = await import('../src/auth/environments.js');

@@ -74,7 +74,6 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
   const config = loadConfig({
     PGLITE_DIR: 'memory://',
     RATE_LIMIT_PER_SECOND: '0',
-    FAILED_AUTH_PER_SECOND: '0',
     ...env,
     ...(fresh.url ? { DATABASE_URL: fresh.url } : {}),
   });
@@ -103,7 +102,7 @@ export async function startTestApp(driver: Driver, env: Record<string, string> =
       const { body } = await t.gql(CREATE, { input }, secretKey);
       const result = body.data?.createSession;
       if (result?.__typename !== 'CreateSessionSuccess') throw new Error(`create failed: ${JSON.stringify(body)}`);
-      const environmentId = (await app.auth.authenticate(`Bearer ${secretKey}`)).environmentId;
+      const environmentId = (await app.auth.authenticate(`Bearer ${secretKey}`)).principal.environmentId;
       const row = await store.find(environmentId, result.session.id);
       return { ...row!, publicAccessToken: result.publicAccessToken };
     },

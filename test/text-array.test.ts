@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { parseTextArray } from '../src/db/postgres.js';
+import { parseTextArray } from '../src/db/text-array.js';
 import { drivers, type TestApp, startTestApp, UPDATE } from './support.js';
 
 /** Tags PostgreSQL must quote or escape in an array's text form. */

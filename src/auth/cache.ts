@@ -1,57 +1,94 @@
-interface Entry<V> {
-  value: Promise<V>;
-  /** Set once the load has succeeded, so a hit can be answered without a promise. */
-  loaded?: { value: V };
-  loadedAt: number;
+interface Waiting<V> {
+  key: string;
+  resolve(value: V | null): void;
+  reject(error: unknown): void;
+}
+
+export interface LookupOptions<V> {
+  /** How long an answer (found or not) is trusted before it is looked up again. */
+  ttlMs: number;
+  /** Most answers kept of each kind; the oldest leave first. */
+  maxEntries: number;
+  /** Most keys in one lookup. */
+  maxBatch: number;
+  /** The values of those keys that exist. */
+  load(keys: string[]): Promise<Map<string, V>>;
+  now?: () => number;
 }
 
 /**
- * A small read-through cache: each key is loaded at most once per `ttlMs`, concurrent misses share
- * one load, and the oldest entries leave first when it is full. Failed loads are not kept.
+ * A read-through cache for credentials. A fresh answer comes back at once, without a promise.
+ * Keys not known are looked up in batches, one lookup at a time: however many made-up
+ * credentials arrive together, they cost one statement on one connection, and a real one among
+ * them is still found. Keys found and keys missing are kept apart, so made-up keys never push real
+ * ones out. Failed lookups are not kept.
  */
-export class TtlCache<V> {
-  private readonly entries = new Map<string, Entry<V>>();
+export class LookupCache<V> {
+  private readonly found = new Map<string, { value: V; at: number }>();
+  private readonly missing = new Map<string, number>();
+  private readonly loading = new Map<string, Promise<V | null>>();
+  private queue: Waiting<V>[] = [];
+  private running = false;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-    private readonly load: (key: string) => Promise<V>,
-    private readonly now: () => number = performance.now.bind(performance),
-  ) {}
+  constructor(private readonly options: LookupOptions<V>) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
-  get(key: string): Promise<V> {
-    const hit = this.entries.get(key);
-    if (hit && this.now() - hit.loadedAt < this.ttlMs) return hit.value;
-    if (hit) this.entries.delete(key);
-    const value = this.load(key);
-    const entry: Entry<V> = { value, loadedAt: this.now() };
-    this.entries.set(key, entry);
-    value.then(
-      (loaded) => (entry.loaded = { value: loaded }),
-      () => {
-        if (this.entries.get(key) === entry) this.entries.delete(key);
-      },
-    );
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+  /** A fresh answer: the value, null when known not to exist, undefined when it must be looked up. */
+  peek(key: string): V | null | undefined {
+    const now = this.now();
+    const hit = this.found.get(key);
+    if (hit && now - hit.at < this.options.ttlMs) return hit.value;
+    const miss = this.missing.get(key);
+    if (miss !== undefined && now - miss < this.options.ttlMs) return null;
+    return undefined;
+  }
+
+  /** The value (null: no such key), at once when fresh, else from the next lookup. */
+  get(key: string): V | null | Promise<V | null> {
+    const fresh = this.peek(key);
+    if (fresh !== undefined) return fresh;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = new Promise<V | null>((resolve, reject) => this.queue.push({ key, resolve, reject }));
+      this.loading.set(key, pending);
+      void this.drain();
     }
-    return value;
+    return pending;
   }
 
-  /** The value of a fresh, loaded entry, or undefined: no promise on the hot path. */
-  peek(key: string): { value: V } | undefined {
-    const hit = this.entries.get(key);
-    return hit && this.now() - hit.loadedAt < this.ttlMs ? hit.loaded : undefined;
+  private remember(key: string, value: V | null): void {
+    const at = this.now();
+    const map: Map<string, unknown> = value === null ? this.missing : this.found;
+    map.delete(key);
+    map.set(key, value === null ? at : { value, at });
+    if (map.size > this.options.maxEntries) map.delete(map.keys().next().value!);
   }
 
-  /** Whether a fresh entry exists, so that `get` would cost no load. */
-  has(key: string): boolean {
-    const hit = this.entries.get(key);
-    return hit !== undefined && this.now() - hit.loadedAt < this.ttlMs;
-  }
-
-  clear(): void {
-    this.entries.clear();
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      let values: Map<string, V> | undefined;
+      let failure: unknown;
+      try {
+        values = await this.options.load(batch.map((w) => w.key));
+      } catch (error) {
+        failure = error;
+      }
+      for (const waiting of batch) {
+        this.loading.delete(waiting.key);
+        if (!values) {
+          waiting.reject(failure);
+          continue;
+        }
+        const value = values.get(waiting.key) ?? null;
+        this.remember(waiting.key, value);
+        waiting.resolve(value);
+      }
+    }
+    this.running = false;
   }
 }

@@ -1,9 +1,10 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, environments } from '../db/schema.js';
-import { RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
-import { type RateLimit, RateLimiter } from './rate-limit.js';
-import { TtlCache } from './cache.js';
+import { textArray } from '../db/text-array.js';
+import { UnauthenticatedError } from '../sessions/errors.js';
+import { LookupCache } from './cache.js';
 import { hashSecretKey, looksLikeSecretKey, sameHash } from './keys.js';
 import type { Principal } from './principal.js';
 import { claimedEnvironment, verifyPublicToken } from './tokens.js';
@@ -14,9 +15,8 @@ import { claimedEnvironment, verifyPublicToken } from './tokens.js';
  */
 export const CREDENTIAL_TTL_MS = 500;
 const MAX_CACHED = 10_000;
-
-/** Failed authentications allowed per client address: a burst of 20, then 2 a second. */
-export const DEFAULT_FAILED_AUTH_LIMIT: RateLimit = { perSecond: 2, burst: 20 };
+/** Most credentials looked up in one statement. */
+const MAX_BATCH = 500;
 
 const BEARER_HINT = '"Authorization: Bearer <secret key or public access token>"';
 
@@ -39,83 +39,103 @@ export function parseAuthorization(header: string | null | undefined): string {
   return rest[0]!;
 }
 
-/** Turns an Authorization header into a principal, or throws UnauthenticatedError. */
-export class Authenticator {
-  private readonly keys: TtlCache<{ environmentId: string; keyHash: string } | null>;
-  private readonly tokenSecrets: TtlCache<string | null>;
-  /** Failed authentications per client address, so made-up credentials cannot cost a lookup each. */
-  private readonly failures: RateLimiter;
+/** A checked credential: who is asking, and a stand-in for the credential (a digest, never the credential itself). */
+export interface Credential {
+  principal: Principal;
+  /** Names the credential in rate limits and caps, however the header spelled it. */
+  id: string;
+}
 
-  constructor(db: Db, options: { ttlMs?: number; failedAuthLimit?: RateLimit } = {}) {
+/** Who sent a request: its credential, checked once, or why it has none (requests that need none still run). */
+export type Caller = { credential: Credential } | { failure: unknown };
+
+/** The caller's credential, or the reason it has none, thrown. */
+export function credentialOf(caller: Caller): Credential {
+  if ('failure' in caller) throw caller.failure;
+  return caller.credential;
+}
+
+/** Turns an Authorization header into a credential, or throws UnauthenticatedError. */
+export class Authenticator {
+  private readonly keys: LookupCache<Credential>;
+  private readonly tokenSecrets: LookupCache<string>;
+
+  constructor(db: Db, options: { ttlMs?: number } = {}) {
     const ttlMs = options.ttlMs ?? CREDENTIAL_TTL_MS;
-    this.failures = new RateLimiter(options.failedAuthLimit ?? DEFAULT_FAILED_AUTH_LIMIT);
-    const findKey = db
+    const findKeys = db
       .select({ environmentId: apiKeys.environmentId, keyHash: apiKeys.keyHash })
       .from(apiKeys)
-      .where(and(eq(apiKeys.keyHash, sql.placeholder('keyHash')), isNull(apiKeys.revokedAt)))
-      .prepare('find_api_key');
-    const findTokenSecret = db
-      .select({ tokenSecret: environments.tokenSecret })
+      .where(and(sql`${apiKeys.keyHash} = any(${sql.placeholder('keyHashes')}::text[])`, isNull(apiKeys.revokedAt)))
+      .prepare('find_api_keys');
+    const findTokenSecrets = db
+      .select({ environmentId: environments.id, tokenSecret: environments.tokenSecret })
       .from(environments)
-      .where(eq(environments.id, sql.placeholder('environmentId')))
-      .prepare('find_token_secret');
-    this.keys = new TtlCache(ttlMs, MAX_CACHED, async (keyHash) => (await findKey.execute({ keyHash }))[0] ?? null);
-    this.tokenSecrets = new TtlCache(
+      .where(sql`${environments.id} = any(${sql.placeholder('environmentIds')}::text[])`)
+      .prepare('find_token_secrets');
+    this.keys = new LookupCache({
       ttlMs,
-      MAX_CACHED,
-      async (environmentId) => (await findTokenSecret.execute({ environmentId }))[0]?.tokenSecret ?? null,
-    );
-  }
-
-  /**
-   * The principal of an Authorization header. `address` is the client's: once it has failed too
-   * often, credentials that would need a database lookup are refused (429) without one.
-   */
-  authenticate(authorization: string | null | undefined, address = 'unknown'): Principal | Promise<Principal> {
-    const credential = parseAuthorization(authorization);
-    // The usual case, a secret key read less than CREDENTIAL_TTL_MS ago, is answered at once.
-    if (looksLikeSecretKey(credential)) {
-      const keyHash = hashSecretKey(credential);
-      const key = this.keys.peek(keyHash)?.value;
-      if (key && sameHash(key.keyHash, keyHash)) return { kind: 'secret', environmentId: key.environmentId };
-    }
-    return this.verify(credential, address).catch((error: unknown) => {
-      if (error instanceof UnauthenticatedError && this.failures.enabled) this.failures.take(address);
-      throw error;
+      maxEntries: MAX_CACHED,
+      maxBatch: MAX_BATCH,
+      load: async (keyHashes) => {
+        const rows = await findKeys.execute({ keyHashes: textArray(keyHashes) });
+        return new Map(rows.map((r) => [r.keyHash, { principal: { kind: 'secret', environmentId: r.environmentId }, id: `key:${r.keyHash}` }]));
+      },
+    });
+    this.tokenSecrets = new LookupCache({
+      ttlMs,
+      maxEntries: MAX_CACHED,
+      maxBatch: MAX_BATCH,
+      load: async (environmentIds) => {
+        const rows = await findTokenSecrets.execute({ environmentIds: textArray(environmentIds) });
+        return new Map(rows.map((r) => [r.environmentId, r.tokenSecret]));
+      },
     });
   }
 
-  private async verify(credential: string, address: string): Promise<Principal> {
-    if (looksLikeSecretKey(credential)) {
-      // Only the SHA-256 digest is looked up, never the key, so lookup timing says nothing about
-      // a key; the stored digest is then compared in constant time rather than with ===.
-      const keyHash = hashSecretKey(credential);
-      if (!this.keys.has(keyHash)) this.refuseIfFailing(address);
-      const key = await this.keys.get(keyHash);
-      if (!key || !sameHash(key.keyHash, keyHash)) throw new UnauthenticatedError('Invalid or revoked secret key');
-      return { kind: 'secret', environmentId: key.environmentId };
-    }
-    const environmentId = claimedEnvironment(credential);
-    if (environmentId && !this.tokenSecrets.has(environmentId)) this.refuseIfFailing(address);
-    const secret = environmentId ? await this.tokenSecrets.get(environmentId) : null;
-    const claims = secret ? await verifyPublicToken(credential, secret) : null;
-    if (!claims) throw new UnauthenticatedError('Invalid or expired public access token');
-    return { kind: 'public', environmentId: claims.environmentId, scopes: claims.scopes };
+  /**
+   * The credential of an Authorization header: at once when it was looked up less than
+   * CREDENTIAL_TTL_MS ago (the usual case), else after one batched lookup. A credential that
+   * exists is always looked up, whoever else fails to authenticate meanwhile.
+   */
+  authenticate(authorization: string | null | undefined): Credential | Promise<Credential> {
+    const credential = parseAuthorization(authorization);
+    if (!looksLikeSecretKey(credential)) return this.publicToken(credential);
+    // Only the SHA-256 digest is looked up, never the key, so lookup timing says nothing about a
+    // key; the stored digest is then compared in constant time rather than with ===.
+    const keyHash = hashSecretKey(credential);
+    const found = this.keys.get(keyHash);
+    return found instanceof Promise ? found.then((key) => secretKey(key, keyHash)) : secretKey(found, keyHash);
   }
 
-  private refuseIfFailing(address: string): void {
-    if (!this.failures.enabled) return;
-    const { allowed, retryAfterSeconds } = this.failures.check(address);
-    if (!allowed) {
-      throw new RateLimitedError(
-        `Too many failed authentications from this address; retry after ${retryAfterSeconds} s`,
-        retryAfterSeconds,
-      );
+  private async publicToken(token: string): Promise<Credential> {
+    // A token naming no environment id costs no lookup and no cache entry.
+    const environmentId = claimedEnvironment(token);
+    const secret = environmentId ? await this.tokenSecrets.get(environmentId) : null;
+    const claims = secret ? await verifyPublicToken(token, secret) : null;
+    if (!claims) throw new UnauthenticatedError('Invalid or expired public access token');
+    return {
+      principal: { kind: 'public', environmentId: claims.environmentId, scopes: claims.scopes },
+      id: `token:${createHash('sha256').update(token).digest('base64url')}`,
+    };
+  }
+
+  /** The request's caller: never throws, and answers at once when the credential is cached. */
+  caller(authorization: string | null | undefined): Caller | Promise<Caller> {
+    try {
+      const found = this.authenticate(authorization);
+      return found instanceof Promise ? found.then((credential) => ({ credential }), (failure: unknown) => ({ failure })) : { credential: found };
+    } catch (failure) {
+      return { failure };
     }
   }
 
   /** The secret that signs the environment's public access tokens; null for an unknown one. */
-  tokenSecret(environmentId: string): Promise<string | null> {
+  async tokenSecret(environmentId: string): Promise<string | null> {
     return this.tokenSecrets.get(environmentId);
   }
+}
+
+function secretKey(key: Credential | null, keyHash: string): Credential {
+  if (!key || !sameHash(key.id.slice('key:'.length), keyHash)) throw new UnauthenticatedError('Invalid or revoked secret key');
+  return key;
 }

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { describeError, log } from '../log.js';
+import { parseTextArray, TEXT_ARRAY_OID } from './text-array.js';
 
 /**
  * postgres.js bounds none of the waits an outage or a partition causes, and mishandles a few of
@@ -73,36 +74,6 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/**
- * PostgreSQL's text form of a one-dimensional text[]: `{a,"b c","d\\"e",NULL}`. With fetch_types
- * off, postgres.js hands arrays over as this text, and Drizzle's own parser drops every
- * backslash, so the tags column is parsed here.
- */
-export function parseTextArray(literal: string): (string | null)[] {
-  const values: (string | null)[] = [];
-  if (literal === '{}') return values;
-  let i = 1;
-  for (;;) {
-    if (literal[i] === '"') {
-      let value = '';
-      for (i++; literal[i] !== '"'; i++) {
-        if (literal[i] === '\\') i++;
-        value += literal[i];
-      }
-      i++;
-      values.push(value);
-    } else {
-      const end = literal.slice(i).search(/[,}]/) + i;
-      const raw = literal.slice(i, end);
-      values.push(raw === 'NULL' ? null : raw);
-      i = end;
-    }
-    if (literal[i] !== ',') return values;
-    i++;
-  }
-}
-
-const TEXT_ARRAY_OID = 1009;
 
 // ---------------------------------------------------------------------------------------------
 // The socket guard

@@ -2,17 +2,18 @@ import SchemaBuilder from '@pothos/core';
 import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
+import type { Credential } from '../auth/credentials.js';
 import type { Principal } from '../auth/principal.js';
 import DataLoader from 'dataloader';
 import type { Session, SessionsService } from '../sessions/service.js';
 
 export interface Context {
-  /** The caller, authenticated on first use (at once when its key is cached); throws UnauthenticatedError. */
+  /** The caller's credential, checked once per request (at once when cached); throws UnauthenticatedError. */
+  credential(): Credential | Promise<Credential>;
+  /** The caller, from its credential. */
   principal(): Principal | Promise<Principal>;
   /** The credential checked afresh (a live subscription asks every second: a rotated key ends it). */
-  authenticate(): Principal | Promise<Principal>;
-  /** The Authorization header as sent. */
-  authorization: string | null | undefined;
+  authenticate(): Credential | Promise<Credential>;
   /** Whether the transport can carry a stream: SSE (Accept: text/event-stream) or a WebSocket. */
   streaming: boolean;
   /** Calls back once the HTTP response is closed (at once if it is); absent over a WebSocket. */
@@ -23,22 +24,28 @@ export interface Context {
 }
 
 /**
- * A request's context; credentials are checked once, by the guard or the first field that asks.
- * Only own functions: yoga copies the context's own properties into its own (so a getter would
- * run at once), and the loader is made on first use, as most requests never resolve an entity.
+ * A request's context. Only own functions: yoga copies the context's own properties into its own
+ * (so a getter would run at once), and the loader is made on first use, as most requests never
+ * resolve an entity.
  */
 export function createContext(
-  authenticate: () => Principal | Promise<Principal>,
+  credential: () => Credential | Promise<Credential>,
+  authenticate: () => Credential | Promise<Credential>,
   sessions: SessionsService,
-  authorization: string | null | undefined,
   transport: Pick<Context, 'streaming' | 'onClose'> = { streaming: false },
 ): Context {
   let principal: Principal | Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
-    principal: () => (principal ??= authenticate()),
+    credential,
+    principal: () => {
+      if (!principal) {
+        const found = credential();
+        principal = found instanceof Promise ? found.then((c) => c.principal) : found.principal;
+      }
+      return principal;
+    },
     authenticate,
-    authorization,
     ...transport,
     sessions,
     loadSession: (id) => (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids))).load(id),

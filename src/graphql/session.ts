@@ -3,8 +3,6 @@ import { type Session, type SessionPage, sessionStatus } from '../sessions/servi
 import { GraphQLError } from 'graphql';
 import { ForbiddenError, InvalidArgumentsError, UnauthenticatedError } from '../sessions/errors.js';
 import { isFriendlyId } from '../sessions/ids.js';
-import { createHash } from 'node:crypto';
-import { parseAuthorization } from '../auth/credentials.js';
 import { builder } from './builder.js';
 
 export const SessionStatus = builder.enumType('SessionStatus', {
@@ -152,11 +150,6 @@ builder.queryType({
   }),
 });
 
-/** A credential's key for the per-credential cap: the credential itself (hashed), however spelt. */
-function ownerOf(authorization: string | null | undefined): string {
-  return createHash('sha256').update(parseAuthorization(authorization)).digest('base64url');
-}
-
 /** How often an open subscription checks its credential again: a rotated key ends it within this. */
 export const RECHECK_CREDENTIAL_MS = 1000;
 
@@ -174,8 +167,8 @@ builder.subscriptionType({
             extensions: { code: 'BAD_REQUEST' },
           });
         }
-        const principal = await ctx.principal();
-        const stream = await ctx.sessions.watch(principal, String(id), ownerOf(ctx.authorization));
+        const { principal, id: owner } = await ctx.credential();
+        const stream = await ctx.sessions.watch(principal, String(id), owner);
         // Over HTTP the stream lives as long as its response (a client gone while it was being
         // set up included); over a WebSocket, graphql-ws ends it.
         ctx.onClose?.(() => stream.end());

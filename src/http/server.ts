@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseAuthorization } from '../auth/credentials.js';
+import type { Caller, Credential } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
 import type { Database } from '../db/client.js';
 import { log } from '../log.js';
@@ -28,8 +27,10 @@ export interface HttpOptions {
   trustProxyHops: number;
   /** Ends every live subscription (at shutdown: event streams would otherwise hold it up). */
   endSubscriptions(): void;
-  /** Checks a credential, as for a request (WebSocket connections are checked when they open). */
-  authenticate(authorization: string | undefined, address: string): unknown;
+  /** The caller of a request, from its Authorization header; never throws. */
+  caller(authorization: string | undefined): Caller | Promise<Caller>;
+  /** Checks a credential (WebSocket connections are checked when they open). */
+  authenticate(authorization: string | undefined): Credential | Promise<Credential>;
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -75,12 +76,11 @@ export class HttpServer {
       });
     });
     this.websocket = new GraphQLWebSocket(options.yoga, {
-      address: (req) => clientAddress(req, options.trustProxyHops),
       authenticate: options.authenticate,
       // Each operation over a socket is a request for the rate limit, as over HTTP.
-      admit: (req, authorization) => {
+      admit: (credential) => {
         if (!this.limiter.enabled) return null;
-        const allowance = this.limiter.take(rateKey(authorization, clientAddress(req, options.trustProxyHops)));
+        const allowance = this.limiter.take(credential.id);
         return allowance.allowed ? null : this.tooManyRequests(allowance);
       },
     });
@@ -93,9 +93,9 @@ export class HttpServer {
       };
       if (path !== '/graphql') return refuse('404 Not Found');
       if (this.stopping || !options.ready()) return refuse('503 Service Unavailable');
-      // Opening a socket is a request for the rate limit too.
+      // Opening a socket is a request of its address for the rate limit; its operations are the credential's.
       if (this.limiter.enabled) {
-        const allowance = this.limiter.take(rateKey(req.headers.authorization, clientAddress(req, options.trustProxyHops)));
+        const allowance = this.limiter.take(addressKey(clientAddress(req, options.trustProxyHops)));
         if (!allowance.allowed) return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
       }
       this.websocket.upgrade(req, socket, head);
@@ -166,10 +166,13 @@ export class HttpServer {
         'retry-after': '1',
       });
     }
-    if (path === '/graphql') return this.graphql(req, res);
-    const address = clientAddress(req, this.options.trustProxyHops);
-    if (!this.admit(res, this.limiter.enabled ? rateKey(req.headers.authorization, address) : '', 1, false, true)) return;
-    return this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), address);
+    // The credential is checked before the body is read: what the rate limit charges depends on it.
+    const found = this.options.caller(req.headers.authorization);
+    const caller = found instanceof Promise ? await found : found;
+    const key = this.limiter.enabled ? rateKey(caller, req, this.options.trustProxyHops) : '';
+    if (path === '/graphql') return this.graphql(req, res, caller, key);
+    if (!this.admit(res, key, 1, false, true)) return;
+    return this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
   }
 
   /** CORS for the origins configured; answers preflights. False when the request is answered. */
@@ -225,14 +228,12 @@ export class HttpServer {
     return `Too many requests: at most ${this.limiter.limit.perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`;
   }
 
-  private async graphql(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async graphql(req: IncomingMessage, res: ServerResponse, caller: Caller, key: string): Promise<void> {
     const { yoga, maxRequestBytes } = this.options;
-    const address = clientAddress(req, this.options.trustProxyHops);
-    const key = this.limiter.enabled ? rateKey(req.headers.authorization, address) : '';
     const mediaType = resultMediaType(req.headers.accept);
     const lean = req.method === 'POST' && JSON_BODY.test(req.headers['content-type'] ?? '') && mediaType !== null;
     if (!lean) {
-      if (this.admit(res, key, 1)) await yoga(req, res, { address });
+      if (this.admit(res, key, 1)) await yoga(req, res, { caller });
       return;
     }
     if (!this.admit(res, key, 1, true)) return;
@@ -254,25 +255,26 @@ export class HttpServer {
     // A batch counts as many requests as it holds operations.
     const cost = Array.isArray(params) && params.length > 1 && params.length <= MAX_BATCH ? params.length : 1;
     if (!this.admit(res, key, cost)) return;
-    if (!Array.isArray(params)) return answerOperation(yoga, params, mediaType!, req, res, address);
+    if (!Array.isArray(params)) return answerOperation(yoga, params, mediaType!, req, res, caller);
     const response = await yoga.fetch(
       `http://localhost${req.url}`,
       { method: 'POST', headers: req.headers as Record<string, string>, body },
-      { req, res, address },
+      { req, res, caller },
     );
     res.writeHead(response.status, Object.fromEntries(response.headers));
     res.end(Buffer.from(await response.arrayBuffer()));
   }
 }
 
-/** The rate limit's key: the credential itself however it is spelled, else the client address. */
-function rateKey(authorization: string | undefined, address: string): string {
-  try {
-    return 'credential:' + createHash('sha256').update(parseAuthorization(authorization)).digest('base64url');
-  } catch {
-    return `address:${address}`;
-  }
+/**
+ * The rate limit's key: a checked credential has a bucket of its own; a request without one (none
+ * sent, or one that failed: a made-up key gets no bucket of its own) is charged to its address.
+ */
+function rateKey(caller: Caller, req: IncomingMessage, trustProxyHops: number): string {
+  return 'credential' in caller ? caller.credential.id : addressKey(clientAddress(req, trustProxyHops));
 }
+
+const addressKey = (address: string) => `address:${address}`;
 
 /**
  * The client's address: the socket's, or behind `hops` trusted proxies the address the outermost

@@ -3,15 +3,20 @@ import type { Duplex } from 'node:stream';
 import { type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Credential } from '../auth/credentials.js';
 import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 
 export interface WebSocketOptions {
-  /** The client's address, for the failed-authentication limit. */
-  address(req: IncomingMessage): string;
   /** Checks a connection's credential (throws when it is not one). */
-  authenticate(authorization: string | undefined, address: string): unknown;
+  authenticate(authorization: string | undefined): Credential | Promise<Credential>;
   /** Null when the credential may send one more operation now; else why not (rate limit). */
-  admit(req: IncomingMessage, authorization: string | undefined): string | null;
+  admit(credential: Credential): string | null;
+}
+
+/** What graphql-ws keeps for a socket: its upgrade request, and the credential it opened with. */
+interface Extra {
+  request: IncomingMessage;
+  credential?: Credential;
 }
 
 /** How often the server pings an idle WebSocket (graphql-ws's keep-alive); a dead peer is dropped. */
@@ -36,9 +41,9 @@ export class GraphQLWebSocket {
         // A socket without a valid credential is closed at once (4403), not kept open for free;
         // one that sends no connection_init is closed after graphql-ws's 3 s.
         onConnect: async (ctx) => {
-          const req = ctx.extra.request;
+          const extra = ctx.extra as Extra;
           try {
-            await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? req.headers.authorization, options.address(req));
+            extra.credential = await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? extra.request.headers.authorization);
             return true;
           } catch {
             return false;
@@ -47,13 +52,12 @@ export class GraphQLWebSocket {
         execute: (args) => (args.rootValue as Enveloped).execute(args),
         subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
         onSubscribe: async (ctx, _id, payload) => {
-          const req = ctx.extra.request;
-          const refused = options.admit(req, connectionAuthorization(ctx.connectionParams) ?? req.headers.authorization);
+          const { request: req, credential } = ctx.extra as Extra;
+          const refused = options.admit(credential!);
           if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
           const enveloped = yoga.getEnveloped({
             req,
             websocket: true,
-            address: options.address(req),
             connectionParams: ctx.connectionParams,
             request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
             params: payload,

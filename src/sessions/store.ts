@@ -1,5 +1,6 @@
 import { and, arrayOverlaps, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { textArray } from '../db/text-array.js';
 import { type SessionRow, sessions, type TriggerConfig } from '../db/schema.js';
 import { isFriendlyId } from './ids.js';
 import { isStorableText } from './rules.js';
@@ -18,11 +19,6 @@ const STATUS_CONDITION: Record<StatusName, SQL> = {
   EXPIRED: sql`(${sessions.closedAt} is null and ${sessions.expiresAt} <= now())`,
   ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
 };
-
-/** A text[] parameter in PostgreSQL's array syntax (a raw placeholder gets no column encoder). */
-function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
 
 export interface SessionPatch {
   tags?: string[];
