@@ -24,6 +24,7 @@ export function buildApp(config: Config, database: Database): App {
   const auth = new Authenticator(database.db);
   const sessions = new SessionsService(database, (environmentId) => auth.tokenSecret(environmentId), {
     subscriptionsPerCredential: config.subscriptionsPerCredential,
+    subscriptionsPerEnvironment: config.limits.subscriptionsPerEnvironment,
   });
   const yoga = createGraphQLServer({
     auth,
@@ -73,6 +74,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
     corsOrigins: app.config.corsOrigins,
     ready: () => app.ready,
     trustProxyHops: app.config.trustProxyHops,
+    limits: app.config.limits,
     endSubscriptions: () => void app.sessions.changes.close().catch((error: unknown) => log.warn('ending live updates failed', error)),
     caller: (authorization) => app.auth.caller(authorization),
     authenticate: (authorization) => app.auth.authenticate(authorization),

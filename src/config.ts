@@ -21,6 +21,15 @@ const schema = z.object({
   TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   SUBSCRIPTIONS_PER_CREDENTIAL: z.coerce.number().int().min(1).default(100),
+  SUBSCRIPTIONS_PER_ENVIRONMENT: z.coerce.number().int().min(1).default(1000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  MAX_CONNECTIONS: z.coerce.number().int().min(1).default(4096),
+  MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(256),
+  WEBSOCKETS_PER_ENVIRONMENT: z.coerce.number().int().min(1).default(1000),
+  WEBSOCKET_MESSAGES_PER_SECOND: z.coerce.number().min(1).default(50),
+  WEBSOCKET_BUFFER_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  ENVIRONMENT_CONCURRENCY: z.coerce.number().int().min(1).default(8),
+  ENVIRONMENT_QUEUE: z.coerce.number().int().min(0).default(256),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -50,6 +59,25 @@ export interface Config {
   shutdownGraceMs: number;
   /** Live subscriptions open at once per credential, on each instance. */
   subscriptionsPerCredential: number;
+  /** What one client or tenant may hold of this instance (docs/SECURITY.md, "Resource model"). */
+  limits: Limits;
+}
+
+export interface Limits {
+  /** Headers and body must arrive within this; else 408. */
+  requestTimeoutMs: number;
+  /** Open TCP connections, in all and per peer address (0: no per-address cap). */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Authenticated WebSockets per environment; messages per second per socket; bytes a socket may have unsent. */
+  websocketsPerEnvironment: number;
+  websocketMessagesPerSecond: number;
+  websocketBufferBytes: number;
+  /** Live subscriptions per environment (each credential also has its own cap). */
+  subscriptionsPerEnvironment: number;
+  /** Requests of one environment in progress at once; more wait in line, up to `environmentQueue`. */
+  environmentConcurrency: number;
+  environmentQueue: number;
 }
 
 /** Reads and checks the process environment once; a bad value stops the process with its name. */
@@ -82,6 +110,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     subscriptionsPerCredential: e.SUBSCRIPTIONS_PER_CREDENTIAL,
+    limits: {
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
+      maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
+      websocketsPerEnvironment: e.WEBSOCKETS_PER_ENVIRONMENT,
+      websocketMessagesPerSecond: e.WEBSOCKET_MESSAGES_PER_SECOND,
+      websocketBufferBytes: e.WEBSOCKET_BUFFER_BYTES,
+      subscriptionsPerEnvironment: e.SUBSCRIPTIONS_PER_ENVIRONMENT,
+      environmentConcurrency: e.ENVIRONMENT_CONCURRENCY,
+      environmentQueue: e.ENVIRONMENT_QUEUE,
+    },
     trustProxyHops: e.TRUST_PROXY,
   };
 }

@@ -37,6 +37,19 @@ function* texts(value: unknown): Generator<string> {
   }
 }
 
+/** Every number in a value, however deep. */
+function* numbers(value: unknown): Generator<number> {
+  const stack = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'number') yield v;
+    else if (v && typeof v === 'object') stack.push(...Object.values(v));
+  }
+}
+
+/** A number JSON reads back as it was written: finite, within ±(2^53 − 1). */
+const exact = (n: number) => Number.isFinite(n) && Math.abs(n) <= 2 ** 53 - 1;
+
 function depth(value: unknown): number {
   let deepest = 0;
   const stack: [unknown, number][] = [[value, 0]];
@@ -108,7 +121,8 @@ function expectUpdate(state: StoredState, input: Record<string, unknown>): Expec
     (typeof trimmed === 'string' && (trimmed.length === 0 || trimmed.length > 256 || trimmed.startsWith('session_'))) ||
     (typeof version === 'number' && version < 1) ||
     depth(coerced['metadata']) > 64 ||
-    [...texts(coerced)].some((s) => !storable(s));
+    [...texts(coerced)].some((s) => !storable(s)) ||
+    [...numbers(coerced)].some((n) => !exact(n));
   if (invalid) return { kind: 'typename', typename: 'InvalidInputError' };
   // 5. externalId read-only, 6. the precondition, 7. the write.
   if (externalId !== undefined && trimmed !== state.externalId) return { kind: 'typename', typename: 'ExternalIdImmutableError' };

@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { log } from '../log.js';
+import { within } from './within.js';
 
 export interface ListenHandlers {
   /** A notification's payload. */
@@ -25,16 +26,6 @@ export interface ListenOptions {
 
 /** The name PostgreSQL shows for the listening connection (pg_stat_activity.application_name). */
 export const LISTEN_APPLICATION_NAME = 'sessions-gateway listen';
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /**
  * LISTEN on one dedicated connection of its own (not the pool's). postgres.js's own `listen`

@@ -378,18 +378,25 @@ interface Pending {
 
 /**
  * The deadlines of the statements in flight, swept a few times per deadline rather than one
- * timer each: statements all have the same deadline, so the set is in order of expiry.
+ * timer each: statements all have the same deadline, so the set is in order of expiry. A deadline
+ * measures the database's silence, not this process's: time the event loop spent stalled (a sweep
+ * that runs late) is added to every deadline, as answers may be waiting unread meanwhile.
  */
 class Deadlines {
   private readonly pending = new Set<Pending>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly every: number;
+  private last = 0;
 
-  constructor(readonly ms: number) {}
+  constructor(readonly ms: number) {
+    this.every = Math.max(10, Math.floor(ms / 10));
+  }
 
   add(item: Pending): void {
     this.pending.add(item);
     if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), Math.max(10, Math.floor(this.ms / 10)));
+      this.last = performance.now();
+      this.timer = setInterval(() => this.sweep(), this.every);
       this.timer.unref();
     }
   }
@@ -400,6 +407,12 @@ class Deadlines {
 
   private sweep(): void {
     const now = performance.now();
+    const stalled = now - this.last - this.every;
+    this.last = now;
+    if (stalled > this.every) {
+      for (const item of this.pending) item.due += stalled;
+      return;
+    }
     for (const item of this.pending) {
       if (item.due > now) break;
       this.pending.delete(item);

@@ -3,6 +3,7 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
 import type { Credential } from '../auth/credentials.js';
+import type { CredentialRechecks } from '../auth/rechecks.js';
 import type { Principal } from '../auth/principal.js';
 import DataLoader from 'dataloader';
 import type { Session, SessionsService } from '../sessions/service.js';
@@ -19,6 +20,8 @@ export interface Context {
   /** Calls back once the HTTP response is closed (at once if it is); absent over a WebSocket. */
   onClose?: (callback: () => void) => void;
   sessions: SessionsService;
+  /** Ends live streams whose credential stops working. */
+  rechecks: CredentialRechecks;
   /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
   loadSession(id: string): Promise<Session | null>;
 }
@@ -31,9 +34,10 @@ export interface Context {
 export function createContext(
   credential: () => Credential | Promise<Credential>,
   authenticate: () => Credential | Promise<Credential>,
-  sessions: SessionsService,
+  services: Pick<Context, 'sessions' | 'rechecks'>,
   transport: Pick<Context, 'streaming' | 'onClose'> = { streaming: false },
 ): Context {
+  const { sessions } = services;
   let principal: Principal | Promise<Principal> | undefined;
   let loader: DataLoader<string, Session | null> | undefined;
   const context: Context = {
@@ -47,7 +51,7 @@ export function createContext(
     },
     authenticate,
     ...transport,
-    sessions,
+    ...services,
     loadSession: (id) => (loader ??= new DataLoader(async (ids) => sessions.getMany(await context.principal(), ids))).load(id),
   };
   return context;

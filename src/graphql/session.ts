@@ -1,7 +1,7 @@
 import type { TriggerConfig } from '../db/schema.js';
 import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
 import { GraphQLError } from 'graphql';
-import { ForbiddenError, InvalidArgumentsError, UnauthenticatedError } from '../sessions/errors.js';
+import { InvalidArgumentsError } from '../sessions/errors.js';
 import { isFriendlyId } from '../sessions/ids.js';
 import { builder } from './builder.js';
 
@@ -150,9 +150,6 @@ builder.queryType({
   }),
 });
 
-/** How often an open subscription checks its credential again: a rotated key ends it within this. */
-export const RECHECK_CREDENTIAL_MS = 1000;
-
 builder.subscriptionType({
   description: 'Live updates, over Server-Sent Events (Accept: text/event-stream) or WebSocket (graphql-ws) on /graphql.',
   fields: (t) => ({
@@ -170,23 +167,10 @@ builder.subscriptionType({
         const { principal, id: owner } = await ctx.credential();
         const stream = await ctx.sessions.watch(principal, String(id), owner);
         // Over HTTP the stream lives as long as its response (a client gone while it was being
-        // set up included); over a WebSocket, graphql-ws ends it.
+        // set up included); over a WebSocket, graphql-ws ends it. A rotated key or an expired
+        // token ends it too, within a second.
         ctx.onClose?.(() => stream.end());
-        // The credential is checked again every second: a rotated key or an expired token ends
-        // the stream. A database that does not answer meanwhile is no reason to: next second.
-        let checking = false;
-        const recheck = setInterval(() => {
-          if (checking) return;
-          checking = true;
-          Promise.resolve()
-            .then(() => ctx.authenticate())
-            .catch((error: unknown) => {
-              if (error instanceof UnauthenticatedError || error instanceof ForbiddenError) stream.end(error);
-            })
-            .finally(() => (checking = false));
-        }, RECHECK_CREDENTIAL_MS);
-        recheck.unref();
-        stream.onEnd(() => clearInterval(recheck));
+        ctx.rechecks.add(owner, ctx.authenticate, stream);
         return stream;
       },
       resolve: (session) => session,

@@ -7,26 +7,50 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** A body whose bytes are not UTF-8: nothing can be read from it without changing it. */
+export class BodyNotUtf8Error extends Error {
+  constructor() {
+    super('The request body is not valid UTF-8');
+  }
+}
+
 /** The client went away before its body arrived. */
 export class BodyAbortedError extends Error {}
 
-/** Reads a request body of at most `limit` bytes, before anything parses it. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads a request body of at most `limit` bytes as UTF-8 text, before anything parses it. The
+ * bytes are copied into one buffer as they arrive, so a body sent in a thousand one-byte chunks
+ * holds no more memory than one sent whole (each chunk Node hands over may pin a buffer of its own).
+ * How long the body may take is the server's request timeout.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(new BodyTooLargeError(limit));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let buffer = Buffer.allocUnsafe(Math.min(limit, declared >= 0 ? declared : 16_384));
     let size = 0;
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
+      if (size + chunk.length > limit) {
         cleanup();
-        reject(new BodyTooLargeError(limit));
-      } else chunks.push(chunk);
+        return reject(new BodyTooLargeError(limit));
+      }
+      if (size + chunk.length > buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(size + chunk.length, buffer.length * 2)));
+        buffer.copy(grown, 0, 0, size);
+        buffer = grown;
+      }
+      chunk.copy(buffer, size);
+      size += chunk.length;
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      try {
+        resolve(utf8.decode(buffer.subarray(0, size)));
+      } catch {
+        reject(new BodyNotUtf8Error());
+      }
     };
     const onAbort = () => {
       cleanup();

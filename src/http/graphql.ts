@@ -8,6 +8,7 @@ import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type GraphiQLOptions, isAsyncIterable, type Plugin, processRegularResult } from 'graphql-yoga';
 import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
+import { CredentialRechecks } from '../auth/rechecks.js';
 import { type Context, createContext } from '../graphql/builder.js';
 import { useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
@@ -100,6 +101,7 @@ export function connectionAuthorization(params: Record<string, unknown> | undefi
 
 export function createGraphQLServer(options: GraphQLOptions) {
   const { auth, sessions } = options;
+  const rechecks = new CredentialRechecks();
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -137,7 +139,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
             onClose: res && ((callback: () => void) => (res.closed || res.destroyed ? callback() : res.once('close', callback))),
           };
       const authenticate = () => auth.authenticate(header);
-      return createContext(caller ? () => credentialOf(caller) : authenticate, authenticate, sessions, transport);
+      return createContext(caller ? () => credentialOf(caller) : authenticate, authenticate, { sessions, rechecks }, transport);
     },
     plugins: [
       ...armor(options.production),

@@ -21,7 +21,7 @@ import { INPUT_SCHEMAS } from '../sessions/rules.js';
 import type { PageArgs, Session, SessionsService } from '../sessions/service.js';
 import { sessionStatus } from '../sessions/service.js';
 import type { SessionFilter, StatusName } from '../sessions/store.js';
-import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
+import { BodyAbortedError, BodyNotUtf8Error, BodyTooLargeError, readBody } from './body.js';
 import { send } from './respond.js';
 import { isDatabaseUnavailable, isDataException, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
 
@@ -129,10 +129,15 @@ class BadRequestError extends Error {}
 const STATUSES = new Set<StatusName>(['ACTIVE', 'CLOSED', 'EXPIRED']);
 const PERIOD_UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86_400e3, w: 604_800e3 };
 
-/** Several values comma-joined in one parameter (as the SDK sends them), or the parameter repeated. */
+/**
+ * Several values comma-joined in one parameter (as the SDK sends them), or the parameter
+ * repeated; an empty parameter is an empty list (it matches nothing, as GraphQL's `[]`). Each
+ * value is taken exactly as sent, as GraphQL's filter takes it: spaces and a BOM are part of it
+ * (a value holding a comma can only be filtered on through GraphQL).
+ */
 function many(query: URLSearchParams, name: string): string[] | undefined {
-  const values = query.getAll(name).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  return values.length > 0 ? values : undefined;
+  const given = query.getAll(name);
+  return given.length > 0 ? given.flatMap((v) => (v === '' ? [] : v.split(','))) : undefined;
 }
 
 function epochMs(query: URLSearchParams, name: string): number | undefined {
@@ -178,7 +183,8 @@ export function listArgs(query: URLSearchParams): PageArgs {
     externalId: query.get('filter[externalId]') ?? undefined,
     status: status as StatusName[] | undefined,
     createdAfter: starts.length ? new Date(Math.max(...starts) - 1) : undefined,
-    createdBefore: to !== undefined ? new Date(to + 1) : undefined,
+    // Nothing is created after the last representable millisecond: `to` at it bounds nothing.
+    createdBefore: to !== undefined && to < LATEST_TIME_MS ? new Date(to + 1) : undefined,
   };
   return before ? { filter, last: size, before } : { filter, first: size, after };
 }
@@ -467,8 +473,7 @@ export class RestApi {
       }
       let body: unknown;
       if (route.body) {
-        const raw = await readBody(req, route.bodyLimit);
-        const text = raw.toString('utf8').trim();
+        const text = (await readBody(req, route.bodyLimit)).trim();
         try {
           body = text === '' ? {} : JSON.parse(text);
         } catch {
@@ -485,6 +490,7 @@ export class RestApi {
     } catch (error) {
       if (error instanceof BodyAbortedError) return void res.destroy();
       if (error instanceof BodyTooLargeError) return send(res, 413, { error: 'Request body too large' });
+      if (error instanceof BodyNotUtf8Error) return send(res, 400, { error: error.message });
       const known = refusal(error);
       if (known) return send(res, known.status, { error: known.message }, known.headers);
       log.error('REST request failed', error);

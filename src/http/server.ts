@@ -1,17 +1,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
+import { sendNodeResponse } from '@whatwg-node/server';
+import { getOperationAST, parse } from 'graphql';
 import type { Caller, Credential } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
 import type { Database } from '../db/client.js';
+import { within } from '../db/within.js';
 import { log } from '../log.js';
-import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
-import { answerOperation, type GraphQLServer, MAX_BATCH, resultMediaType } from './graphql.js';
+import type { Limits } from '../config.js';
+import { BodyAbortedError, BodyNotUtf8Error, BodyTooLargeError, readBody } from './body.js';
+import { capConnections } from './connections.js';
+import { EnvironmentSlots, type Release } from './environment-slots.js';
+import { answerOperation, type GraphQLServer, MAX_BATCH, OPERATION_LIMITS, resultMediaType } from './graphql.js';
 import { send } from './respond.js';
 import type { RestApi } from './rest.js';
 import { GraphQLWebSocket } from './websocket.js';
 
 /** How long /ready waits for the database before answering 503. */
 export const READY_TIMEOUT_MS = 1000;
+/** A socket on which nothing moves this long is closed (a peer that stopped reading its answers). */
+const SOCKET_IDLE_MS = 30_000;
 
 export interface HttpOptions {
   yoga: GraphQLServer;
@@ -31,6 +39,7 @@ export interface HttpOptions {
   caller(authorization: string | undefined): Caller | Promise<Caller>;
   /** Checks a credential (WebSocket connections are checked when they open). */
   authenticate(authorization: string | undefined): Credential | Promise<Credential>;
+  limits: Limits;
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -45,16 +54,6 @@ function refusalBody(rest: boolean, message: string, code: string) {
   return rest ? { error: message } : graphqlError(message, code);
 }
 
-function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timed out')), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /**
  * The HTTP front door: routing, CORS, the per-credential rate limit, capped bodies, readiness,
  * graceful shutdown. Plain JSON POSTs to /graphql take a lean path into yoga's pipeline; GET,
@@ -63,20 +62,38 @@ function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export class HttpServer {
   readonly server: Server;
   private readonly limiter: RateLimiter;
+  private readonly slots: EnvironmentSlots;
   private readonly inFlight = new Set<ServerResponse>();
   private readonly websocket: GraphQLWebSocket;
   private stopping = false;
 
   constructor(private readonly options: HttpOptions) {
+    const { limits } = options;
     this.limiter = new RateLimiter(options.rateLimit);
-    this.server = createServer((req, res) => {
+    this.slots = new EnvironmentSlots(limits.environmentConcurrency, limits.environmentQueue);
+    // Headers and body within the request timeout (else 408, from Node); a socket on which nothing
+    // moves for SOCKET_IDLE_MS (a peer that stopped reading its answers) is closed.
+    const timeouts = {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.requestTimeoutMs,
+      // How often Node looks for requests past their timeout (its default, 30 s, would let one
+      // outlive a 10 s timeout by half a minute).
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.requestTimeoutMs / 4)),
+    };
+    this.server = createServer(timeouts, (req, res) => {
       this.handle(req, res).catch((error) => {
         log.error('request failed', error);
         send(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR'));
       });
     });
+    this.server.timeout = SOCKET_IDLE_MS;
+    capConnections(this.server, limits.maxConnections, limits.maxConnectionsPerAddress);
     this.websocket = new GraphQLWebSocket(options.yoga, {
       authenticate: options.authenticate,
+      maxPayloadBytes: options.maxRequestBytes,
+      messagesPerSecond: limits.websocketMessagesPerSecond,
+      bufferBytes: limits.websocketBufferBytes,
+      perEnvironment: limits.websocketsPerEnvironment,
       // Each operation over a socket is a request for the rate limit, as over HTTP.
       admit: (credential) => {
         if (!this.limiter.enabled) return null;
@@ -93,12 +110,16 @@ export class HttpServer {
       };
       if (path !== '/graphql') return refuse('404 Not Found');
       if (this.stopping || !options.ready()) return refuse('503 Service Unavailable');
-      // Opening a socket is a request of its address for the rate limit; its operations are the credential's.
-      if (this.limiter.enabled) {
-        const allowance = this.limiter.take(addressKey(clientAddress(req, options.trustProxyHops)));
-        if (!allowance.allowed) return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
-      }
-      this.websocket.upgrade(req, socket, head);
+      // Opening a socket is a request for the rate limit (of its credential, if the upgrade carries
+      // a valid one; else of its address); each operation over it is one more.
+      void (async () => {
+        if (this.limiter.enabled) {
+          const found = options.caller(req.headers.authorization);
+          const allowance = this.limiter.take(rateKey(found instanceof Promise ? await found : found, req, options.trustProxyHops));
+          if (!allowance.allowed) return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
+        }
+        if (!socket.destroyed) this.websocket.upgrade(req, socket, head);
+      })();
     });
   }
 
@@ -170,9 +191,30 @@ export class HttpServer {
     const found = this.options.caller(req.headers.authorization);
     const caller = found instanceof Promise ? await found : found;
     const key = this.limiter.enabled ? rateKey(caller, req, this.options.trustProxyHops) : '';
-    if (path === '/graphql') return this.graphql(req, res, caller, key);
-    if (!this.admit(res, key, 1, false, true)) return;
-    return this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
+    // Charged before the body is read: a body that never ends still costs its sender.
+    if (!this.admit(res, key, 1, rest)) return;
+    const release = await this.slot(res, caller, rest);
+    if (!release) return;
+    try {
+      if (path === '/graphql') await this.graphql(req, res, caller, key);
+      else await this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A place among the requests of the caller's environment (none needed without a credential:
+   * such a request reads nothing of any environment); undefined when the line is full (a 429).
+   */
+  private async slot(res: ServerResponse, caller: Caller, rest: boolean): Promise<Release | undefined> {
+    if (!('credential' in caller)) return () => {};
+    const found = this.slots.acquire(caller.credential.principal.environmentId);
+    if (found) return found;
+    send(res, 429, refusalBody(rest, 'Too many requests of this environment in progress: retry shortly', 'RATE_LIMITED'), {
+      'retry-after': '1',
+    });
+    return undefined;
   }
 
   /** CORS for the origins configured; answers preflights. False when the request is answered. */
@@ -200,7 +242,7 @@ export class HttpServer {
   private async ready(res: ServerResponse): Promise<void> {
     try {
       if (!this.options.ready()) throw new Error('not migrated yet');
-      await timeout(this.options.database.ping(), READY_TIMEOUT_MS);
+      await within(this.options.database.ping(), READY_TIMEOUT_MS);
       send(res, 200, { status: 'ready' });
     } catch {
       send(res, 503, { status: 'unavailable', reason: 'the database does not answer' }, { 'retry-after': '1' });
@@ -209,11 +251,11 @@ export class HttpServer {
 
   /**
    * The rate limit of the credential (of the client address without one): `cost` tokens, or a 429.
-   * Every answer carries the x-ratelimit-* headers. `check` looks without taking.
+   * Every answer carries the x-ratelimit-* headers.
    */
-  private admit(res: ServerResponse, key: string, cost: number, check = false, rest = false): boolean {
+  private admit(res: ServerResponse, key: string, cost: number, rest = false): boolean {
     if (!this.limiter.enabled) return true;
-    const allowance: Allowance = check ? this.limiter.check(key, cost) : this.limiter.take(key, cost);
+    const allowance: Allowance = this.limiter.take(key, cost);
     res.setHeader('x-ratelimit-limit', String(allowance.limit));
     res.setHeader('x-ratelimit-remaining', String(allowance.remaining));
     res.setHeader('x-ratelimit-reset', String(allowance.resetSeconds));
@@ -228,41 +270,73 @@ export class HttpServer {
     return `Too many requests: at most ${this.limiter.limit.perSecond} per second per credential; retry after ${allowance.retryAfterSeconds} s`;
   }
 
+  /**
+   * /graphql: one plain JSON operation takes the lean path into yoga's pipeline; everything else
+   * (GET, GraphiQL, batches, event streams, other media types) goes through yoga's fetch handler,
+   * with the body read here first, as for every request: bounded in bytes whatever its chunking.
+   */
   private async graphql(req: IncomingMessage, res: ServerResponse, caller: Caller, key: string): Promise<void> {
-    const { yoga, maxRequestBytes } = this.options;
-    const mediaType = resultMediaType(req.headers.accept);
-    const lean = req.method === 'POST' && JSON_BODY.test(req.headers['content-type'] ?? '') && mediaType !== null;
-    if (!lean) {
-      if (this.admit(res, key, 1)) await yoga(req, res, { caller });
-      return;
-    }
-    if (!this.admit(res, key, 1, true)) return;
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxRequestBytes);
-    } catch (error) {
-      if (error instanceof BodyAbortedError) return void res.destroy();
-      if (!(error instanceof BodyTooLargeError)) throw error;
-      // The rest of the body is never read: the connection closes after this answer.
-      return send(res, 413, graphqlError(error.message, 'PAYLOAD_TOO_LARGE'));
-    }
+    if (req.method !== 'POST') return this.viaYoga(req, res, undefined, caller);
+    const body = await this.body(req, res, this.options.maxRequestBytes, false);
+    if (body === undefined) return;
+    if (!JSON_BODY.test(req.headers['content-type'] ?? '')) return this.viaYoga(req, res, body, caller);
     let params: unknown;
     try {
-      params = JSON.parse(body.toString('utf8'));
+      params = JSON.parse(body);
     } catch {
       return send(res, 400, graphqlError('Malformed JSON in the request body', 'BAD_REQUEST'));
     }
-    // A batch counts as many requests as it holds operations.
-    const cost = Array.isArray(params) && params.length > 1 && params.length <= MAX_BATCH ? params.length : 1;
-    if (!this.admit(res, key, cost)) return;
-    if (!Array.isArray(params)) return answerOperation(yoga, params, mediaType!, req, res, caller);
-    const response = await yoga.fetch(
+    if (Array.isArray(params)) {
+      // A batch counts as many requests as it holds operations (the first was counted already).
+      if (params.length > 1 && params.length <= MAX_BATCH && !this.admit(res, key, params.length - 1)) return;
+      if (params.some(selectsSubscription)) {
+        return send(res, 400, graphqlError('A batch cannot hold a subscription: send it alone, over SSE or a WebSocket', 'BAD_REQUEST'));
+      }
+      return this.viaYoga(req, res, body, caller);
+    }
+    const mediaType = resultMediaType(req.headers.accept);
+    if (mediaType === null) return this.viaYoga(req, res, body, caller);
+    return answerOperation(this.options.yoga, params, mediaType, req, res, caller);
+  }
+
+  /** The body as text, or undefined once the request is answered (too large, not UTF-8, gone). */
+  private async body(req: IncomingMessage, res: ServerResponse, limit: number, rest: boolean): Promise<string | undefined> {
+    try {
+      return await readBody(req, limit);
+    } catch (error) {
+      if (error instanceof BodyAbortedError) return void res.destroy();
+      // The rest of a body too large is never read: the connection closes after this answer.
+      if (error instanceof BodyTooLargeError) return void send(res, 413, refusalBody(rest, error.message, 'PAYLOAD_TOO_LARGE'));
+      if (error instanceof BodyNotUtf8Error) return void send(res, 400, refusalBody(rest, error.message, 'BAD_REQUEST'));
+      throw error;
+    }
+  }
+
+  /** Through yoga's fetch handler; an event stream is written as it comes, at the pace the client reads. */
+  private async viaYoga(req: IncomingMessage, res: ServerResponse, body: string | undefined, caller: Caller): Promise<void> {
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    const headers = { ...req.headers } as Record<string, string>;
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    const response = await this.options.yoga.fetch(
       `http://localhost${req.url}`,
-      { method: 'POST', headers: req.headers as Record<string, string>, body },
+      { method: req.method, headers, body, signal: gone.signal },
       { req, res, caller },
     );
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(Buffer.from(await response.arrayBuffer()));
+    await sendNodeResponse(response, res, req, false);
+  }
+}
+
+/** Whether one operation of a batch would run a subscription (unparsable ones are yoga's to refuse). */
+function selectsSubscription(params: unknown): boolean {
+  const { query, operationName } = (params ?? {}) as { query?: unknown; operationName?: unknown };
+  if (typeof query !== 'string') return false;
+  try {
+    const document = parse(query, { maxTokens: OPERATION_LIMITS.tokens });
+    return getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)?.operation === 'subscription';
+  } catch {
+    return false;
   }
 }
 
@@ -285,5 +359,7 @@ export function clientAddress(req: IncomingMessage, hops: number): string {
   const header = req.headers['x-forwarded-for'];
   if (hops <= 0 || !header) return peer;
   const chain = (Array.isArray(header) ? header.join(',') : header).split(',').map((a) => a.trim()).filter(Boolean);
-  return chain[chain.length - hops] ?? chain[0] ?? peer;
+  const address = chain[chain.length - hops] ?? chain[0];
+  // Only an address is a key: anything else a proxy passed on (or a client made up) is the peer's.
+  return address !== undefined && isIP(address) ? address : peer;
 }

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult, GraphQLError } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Credential } from '../auth/credentials.js';
+import { describeError, log } from '../log.js';
 import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 
 export interface WebSocketOptions {
@@ -11,18 +12,27 @@ export interface WebSocketOptions {
   authenticate(authorization: string | undefined): Credential | Promise<Credential>;
   /** Null when the credential may send one more operation now; else why not (rate limit). */
   admit(credential: Credential): string | null;
-}
-
-/** What graphql-ws keeps for a socket: its upgrade request, and the credential it opened with. */
-interface Extra {
-  request: IncomingMessage;
-  credential?: Credential;
+  /** Largest message, as for an HTTP body. */
+  maxPayloadBytes: number;
+  /** Messages of any type a socket may send per second (twice that at once). */
+  messagesPerSecond: number;
+  /** Bytes a socket may have waiting to be sent; a peer that lets more pile up is cut off. */
+  bufferBytes: number;
+  /** Authenticated sockets per environment on this instance. */
+  perEnvironment: number;
 }
 
 /** How often the server pings an idle WebSocket (graphql-ws's keep-alive); a dead peer is dropped. */
 export const WEBSOCKET_KEEPALIVE_MS = 12_000;
-/** Largest message a client may send over the socket, as for an HTTP body. */
-const MAX_PAYLOAD_BYTES = 65_536;
+/** The close code of a socket over one of its limits (graphql-ws's own "too many" code). */
+const TOO_MANY = CloseCode.TooManyInitialisationRequests;
+
+/** What graphql-ws keeps for a socket: its upgrade request, the socket, and the credential it opened with. */
+interface Extra {
+  request: IncomingMessage;
+  socket: WebSocket;
+  credential?: Credential;
+}
 
 type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;
 
@@ -31,62 +41,143 @@ type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;
  * same parse cache, armor limits, request guard, error masking and contract codes as over HTTP.
  * The credential is the upgrade request's Authorization header, or `Authorization` in the
  * connection_init payload (browsers cannot set headers on a WebSocket).
+ *
+ * graphql-ws's own `ws` adapter answers every message, ping included, however fast they come and
+ * whether or not the peer reads, and logs each failure with its stack; this adapter, on its
+ * documented `makeServer`, bounds each socket: a message rate, a send buffer, one log line.
  */
 export class GraphQLWebSocket {
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
+  private readonly wss: WebSocketServer;
+  private readonly open = new Map<string, number>();
 
-  constructor(yoga: GraphQLServer, options: WebSocketOptions) {
-    useServer(
-      {
-        // A socket without a valid credential is closed at once (4403), not kept open for free;
-        // one that sends no connection_init is closed after graphql-ws's 3 s.
-        onConnect: async (ctx) => {
-          const extra = ctx.extra as Extra;
-          try {
-            extra.credential = await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? extra.request.headers.authorization);
-            return true;
-          } catch {
+  constructor(
+    yoga: GraphQLServer,
+    private readonly options: WebSocketOptions,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
+    const server = makeServer<Record<string, unknown> | undefined, Extra>({
+      // A socket without a valid credential is closed at once (4403), not kept open for free;
+      // one that sends no connection_init is closed after graphql-ws's 3 s.
+      onConnect: async (ctx) => {
+        try {
+          const credential = await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? ctx.extra.request.headers.authorization);
+          const { environmentId } = credential.principal;
+          const open = this.open.get(environmentId) ?? 0;
+          if (open >= options.perEnvironment) {
+            ctx.extra.socket.close(TOO_MANY, `At most ${options.perEnvironment} WebSockets per environment`);
             return false;
           }
-        },
-        execute: (args) => (args.rootValue as Enveloped).execute(args),
-        subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-        onSubscribe: async (ctx, _id, payload) => {
-          const { request: req, credential } = ctx.extra as Extra;
-          const refused = options.admit(credential!);
-          if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
-          const enveloped = yoga.getEnveloped({
-            req,
-            websocket: true,
-            connectionParams: ctx.connectionParams,
-            request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
-            params: payload,
-          });
-          let document;
-          try {
-            document = enveloped.parse(payload.query);
-          } catch (error) {
-            return [error as never];
-          }
-          const errors = enveloped.validate(enveloped.schema, document);
-          if (errors.length > 0) return errors;
-          const args: ExecutionArgs = {
-            schema: enveloped.schema,
-            document,
-            operationName: payload.operationName,
-            variableValues: payload.variables,
-            contextValue: await enveloped.contextFactory(),
-            rootValue: enveloped,
-          };
-          return args;
-        },
-        // The status an error would have over HTTP means nothing on a socket (yoga drops it too).
-        onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
-        onError: (_ctx, _id, _payload, errors) => withoutHttpExtensions({ errors }).errors as GraphQLError[],
+          this.open.set(environmentId, open + 1);
+          ctx.extra.credential = credential;
+          return true;
+        } catch {
+          return false;
+        }
       },
-      this.wss,
-      WEBSOCKET_KEEPALIVE_MS,
-    );
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      onSubscribe: async (ctx, _id, payload) => {
+        const { request: req, credential } = ctx.extra;
+        const refused = options.admit(credential!);
+        if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
+        const enveloped = yoga.getEnveloped({
+          req,
+          websocket: true,
+          connectionParams: ctx.connectionParams,
+          request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
+          params: payload,
+        });
+        let document;
+        try {
+          document = enveloped.parse(payload.query);
+        } catch (error) {
+          return [error as never];
+        }
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length > 0) return errors;
+        const args: ExecutionArgs = {
+          schema: enveloped.schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: enveloped,
+        };
+        return args;
+      },
+      // The status an error would have over HTTP means nothing on a socket (yoga drops it too).
+      onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
+      onError: (_ctx, _id, _payload, errors) => withoutHttpExtensions({ errors }).errors as GraphQLError[],
+    });
+
+    this.wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      const extra: Extra = { request, socket };
+      // Expected refusals and network errors are told once per socket, in a line, never a stack.
+      let told = false;
+      const cut = (why: string, code?: number) => {
+        if (!told) log.info(`WebSocket closed: ${why}`);
+        told = true;
+        if (code === undefined) socket.terminate();
+        else socket.close(code, why.slice(0, 120));
+      };
+      socket.on('error', (error) => cut(describeError(error)));
+
+      const burst = 2 * options.messagesPerSecond;
+      let tokens = burst;
+      let at = performance.now();
+      const admitMessage = () => {
+        const now = performance.now();
+        tokens = Math.min(burst, tokens + ((now - at) / 1000) * options.messagesPerSecond);
+        at = now;
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+      };
+
+      let pongWait: NodeJS.Timeout | undefined;
+      const keepAlive = setInterval(() => {
+        if (socket.readyState !== socket.OPEN) return;
+        pongWait ??= setTimeout(() => cut('no answer to a ping'), WEBSOCKET_KEEPALIVE_MS);
+        socket.ping();
+      }, WEBSOCKET_KEEPALIVE_MS);
+      socket.on('pong', () => {
+        clearTimeout(pongWait);
+        pongWait = undefined;
+      });
+
+      const closed = server.opened(
+        {
+          protocol: socket.protocol,
+          send: (data) => {
+            if (socket.readyState !== socket.OPEN) return;
+            // A peer that does not read lets answers pile up in this process: it is cut off.
+            if (socket.bufferedAmount > options.bufferBytes) return cut(`the peer reads nothing (${socket.bufferedAmount} bytes unsent)`);
+            return new Promise<void>((resolve) => socket.send(data, () => resolve()));
+          },
+          close: (code, reason) => socket.close(code, reason),
+          onMessage: (handle) =>
+            socket.on('message', (data) => {
+              if (!admitMessage()) return cut(`over ${options.messagesPerSecond} messages per second`, TOO_MANY);
+              handle(String(data)).catch((error: unknown) => {
+                log.error('WebSocket message failed', error);
+                socket.close(CloseCode.InternalServerError, 'Internal server error');
+              });
+            }),
+        },
+        extra,
+      );
+      socket.once('close', (code, reason) => {
+        clearInterval(keepAlive);
+        clearTimeout(pongWait);
+        const environmentId = extra.credential?.principal.environmentId;
+        if (environmentId !== undefined) {
+          const left = (this.open.get(environmentId) ?? 1) - 1;
+          if (left > 0) this.open.set(environmentId, left);
+          else this.open.delete(environmentId);
+        }
+        void closed(code, String(reason));
+      });
+    });
   }
 
   /** Takes an upgrade request of /graphql asking for graphql-ws's subprotocol. */

@@ -163,6 +163,8 @@ interface Watch {
 export interface ChangesOptions {
   /** Most streams open at once per credential (by the caller's key for it). */
   perCredential: number;
+  /** Most streams open at once per environment (an environment can mint many credentials). */
+  perEnvironment: number;
 }
 
 /**
@@ -176,6 +178,7 @@ export interface ChangesOptions {
 export class SessionChanges {
   private readonly watches = new Map<string, Watch>();
   private readonly perCredential = new Map<string, number>();
+  private readonly perEnvironment = new Map<string, number>();
   private listener: Promise<Listener> | null = null;
   private closed = false;
   private readonly registry: WatchRegistry;
@@ -277,9 +280,11 @@ export class SessionChanges {
     await this.listen();
     // Counted and registered with no await in between, so concurrent subscribes respect the cap.
     if (this.closed) throw shuttingDown();
-    const count = this.perCredential.get(owner) ?? 0;
-    if (count >= this.options.perCredential) {
+    if ((this.perCredential.get(owner) ?? 0) >= this.options.perCredential) {
       throw new RateLimitedError(`At most ${this.options.perCredential} live subscriptions per credential: end one first`, 1);
+    }
+    if ((this.perEnvironment.get(session.environmentId) ?? 0) >= this.options.perEnvironment) {
+      throw new RateLimitedError(`At most ${this.options.perEnvironment} live subscriptions per environment: end one first`, 1);
     }
     const stream = new ChangeStream(session.version);
     const k = key(session.environmentId, session.id);
@@ -298,7 +303,8 @@ export class SessionChanges {
     }
     const watched = watch;
     watched.streams.add(stream);
-    this.perCredential.set(owner, count + 1);
+    count(this.perCredential, owner, 1);
+    count(this.perEnvironment, session.environmentId, 1);
     stream.onEnd(() => {
       watched.streams.delete(stream);
       if (watched.streams.size === 0 && this.watches.get(k) === watched) {
@@ -306,9 +312,8 @@ export class SessionChanges {
         this.watches.delete(k);
         watched.registered.then(() => this.registry.remove(watched.environmentId, watched.id)).catch(() => {});
       }
-      const left = (this.perCredential.get(owner) ?? 1) - 1;
-      if (left > 0) this.perCredential.set(owner, left);
-      else this.perCredential.delete(owner);
+      count(this.perCredential, owner, -1);
+      count(this.perEnvironment, session.environmentId, -1);
     });
     try {
       await watched.registered;
@@ -341,6 +346,13 @@ export class SessionChanges {
 }
 
 const key = (environmentId: string, id: string) => `${environmentId}\u0000${id}`;
+
+/** Adds `by` to a count kept in a map, forgetting it at zero. */
+function count(counts: Map<string, number>, k: string, by: number): void {
+  const next = (counts.get(k) ?? 0) + by;
+  if (next > 0) counts.set(k, next);
+  else counts.delete(k);
+}
 
 /** A 503 (SERVICE_UNAVAILABLE), as for a database connection that has ended. */
 const shuttingDown = () => Object.assign(new Error('The server is shutting down; subscribe on another instance'), { code: 'CONNECTION_ENDED' });

@@ -18,3 +18,7 @@ export const SESSION_TOKEN_TTL_SECONDS = 3600;
 export const PAGE_SIZE = { min: 1, max: 100, default: 20 } as const;
 /** The last millisecond of the year 9999: later times have no ISO 8601 form PostgreSQL reads. */
 export const LATEST_TIME_MS = 253_402_300_799_999;
+/** Values one list filter of sessions(filter) (or a REST filter[…]) may name. */
+export const MAX_FILTER_VALUES = 100;
+/** Numbers in metadata and basePayload: beyond ±(2^53 − 1) JSON numbers are not read back exactly. */
+export const MAX_EXACT_NUMBER = Number.MAX_SAFE_INTEGER;

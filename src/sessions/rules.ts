@@ -6,6 +6,7 @@ import {
   LATEST_TIME_MS,
   MACHINES,
   MAX_ATTEMPTS,
+  MAX_EXACT_NUMBER,
   MAX_CLOSE_REASON_LENGTH,
   MAX_EXTERNAL_ID_LENGTH,
   MAX_INPUT_BYTES,
@@ -158,11 +159,12 @@ export function isStorableText(value: string): boolean {
 }
 
 /**
- * PostgreSQL stores no NUL character and no lone surrogate, in text or in jsonb, so any string
- * holding one (a value or an object key, however deep) is refused as input, never as a crash.
- * Walked without recursion; each issue names its path.
+ * PostgreSQL stores no NUL character and no lone surrogate, in text or in jsonb, and a number
+ * beyond ±(2^53 − 1), or one that is not finite, cannot be read back as sent (JSON has no
+ * Infinity; 9007199254740993 comes back ...992). Any such value (or object key, however deep) is
+ * refused as input, never stored changed. Walked without recursion; each issue names its path.
  */
-function unstorableText(value: unknown, path: string[], issues: InputIssue[]): void {
+function unstorable(value: unknown, path: string[], issues: InputIssue[]): void {
   // Each entry: a value, its path, and whether its key (the path's last part) is checked too.
   const stack: [unknown, string[], boolean][] = [[value, path, false]];
   const check = (text: string, at: string[]) => {
@@ -173,7 +175,9 @@ function unstorableText(value: unknown, path: string[], issues: InputIssue[]): v
     const [item, at, isKey] = stack.pop()!;
     if (isKey) check(at.at(-1)!, at);
     if (typeof item === 'string') check(item, at);
-    else if (item !== null && typeof item === 'object' && !(item instanceof Date)) {
+    else if (typeof item === 'number' && !(Math.abs(item) <= MAX_EXACT_NUMBER)) {
+      issues.push({ path: at, message: `must be a finite number from -${MAX_EXACT_NUMBER} to ${MAX_EXACT_NUMBER}: others are not stored exactly` });
+    } else if (item !== null && typeof item === 'object' && !(item instanceof Date)) {
       const entries = Object.entries(item);
       // Pushed in reverse, so issues come out in document order.
       for (let i = entries.length - 1; i >= 0; i--) {
@@ -184,9 +188,10 @@ function unstorableText(value: unknown, path: string[], issues: InputIssue[]): v
   }
 }
 
-// JSON.stringify writes a NUL as \u0000 and a lone surrogate as \ud800…\udfff: a text without
-// either escape holds nothing PostgreSQL refuses, and needs no walk.
-const MAYBE_UNSTORABLE = /\\u0000|\\ud[89a-f]/i;
+// JSON.stringify writes a NUL as \u0000, a lone surrogate as \ud800…\udfff, a number that is not
+// finite as null, and a large one with 16 digits or an exponent: a text with none of these holds
+// nothing the walk would refuse, and needs no walk.
+const MAYBE_UNSTORABLE = /\\u0000|\\ud[89a-f]|null|\d{16}|\de/i;
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, json: string): T {
   const issues: InputIssue[] = [];
@@ -196,7 +201,7 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, json: string): T {
       issues.push({ path: ['input', ...issue.path.map(String)], message: issue.message });
     }
   }
-  if (MAYBE_UNSTORABLE.test(json)) unstorableText(input, ['input'], issues);
+  if (MAYBE_UNSTORABLE.test(json)) unstorable(input, ['input'], issues);
   if (!result.success || issues.length > 0) throw new InvalidInputError(issues);
   return result.data;
 }
@@ -217,7 +222,7 @@ export function parseCloseArgs(args: { reason?: unknown; expectedVersion?: unkno
   const issues: InputIssue[] = [];
   const result = closeSchema.safeParse(args);
   if (!result.success) issues.push(...result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })));
-  unstorableText(args.reason, ['reason'], issues);
+  unstorable(args.reason, ['reason'], issues);
   if (!result.success || issues.length > 0) throw new InvalidInputError(issues);
   return { reason: result.data.reason ?? null, expectedVersion: result.data.expectedVersion ?? null };
 }

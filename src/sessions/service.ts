@@ -13,7 +13,7 @@ import {
 } from './errors.js';
 import { type ChangeStream, SessionChanges } from './changes.js';
 import { newSessionId } from './ids.js';
-import { PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
+import { MAX_FILTER_VALUES, PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
 import {
   isStorableText,
   parseCloseArgs,
@@ -98,6 +98,11 @@ export interface SessionPage {
 }
 
 function checkFilter(filter: SessionFilter): void {
+  for (const name of ['type', 'tags', 'taskIdentifier', 'status'] as const) {
+    if ((filter[name]?.length ?? 0) > MAX_FILTER_VALUES) {
+      throw new InvalidArgumentsError(`filter.${name} takes at most ${MAX_FILTER_VALUES} values`);
+    }
+  }
   const texts = [...(filter.type ?? []), ...(filter.tags ?? []), ...(filter.taskIdentifier ?? []), filter.externalId ?? ''];
   if (!texts.every(isStorableText)) {
     throw new InvalidArgumentsError('filter values may not contain NUL characters or unpaired surrogates');
@@ -123,11 +128,12 @@ export class SessionsService {
     database: Database,
     /** The environment's token-signing secret, from the credential cache. */
     private readonly tokenSecret: (environmentId: string) => Promise<string | null>,
-    options: { subscriptionsPerCredential: number },
+    options: { subscriptionsPerCredential: number; subscriptionsPerEnvironment: number },
   ) {
     this.store = new SessionStore(database.db);
     this.changes = new SessionChanges(database, (environmentId, id) => this.store.find(environmentId, id), {
       perCredential: options.subscriptionsPerCredential,
+      perEnvironment: options.subscriptionsPerEnvironment,
     });
   }
 
