@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvironment } from '../src/auth/environments.js';
 import { openDatabase } from '../src/db/client.js';
+import { sessions } from '../src/db/schema.js';
 import { FaultProxy } from './fault-proxy.js';
 import { freshDatabase, UPDATE } from './support.js';
 
@@ -221,10 +222,11 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
         const versions = acknowledged.map((a) => a.version!);
         expect(versions).toEqual([...versions].sort((a, b) => a - b));
         expect(new Set(versions).size).toBe(versions.length);
-        const rows = (await database.db.execute(
-          sql`select version, tags, metadata from sessions where id = ${id}`,
-        )) as unknown as { version: number; tags: string[]; metadata: { seq: number } }[];
-        const row = rows[0]!;
+        const rows = await database.db
+          .select({ version: sessions.version, tags: sessions.tags, metadata: sessions.metadata })
+          .from(sessions)
+          .where(eq(sessions.id, id));
+        const row = rows[0]! as { version: number; tags: string[]; metadata: { seq: number } };
         const writes = row.version - 1;
         expect(writes).toBeGreaterThanOrEqual(acknowledged.length);
         expect(writes).toBeLessThanOrEqual(acknowledged.length + unknown.length);

@@ -10,6 +10,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { textArrayColumn } from './text-array.js';
 
 export const environmentType = pgEnum('environment_type', ['DEVELOPMENT', 'STAGING', 'PRODUCTION', 'PREVIEW']);
 
@@ -67,7 +68,7 @@ export const sessions = pgTable(
     type: text('type').notNull(),
     taskIdentifier: text('task_identifier').notNull(),
     triggerConfig: jsonb('trigger_config').$type<TriggerConfig>().notNull(),
-    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    tags: textArrayColumn('tags').notNull().default(sql`'{}'::text[]`),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     currentRunId: text('current_run_id'),
     closedAt: timestamp('closed_at', ms),

@@ -1,10 +1,17 @@
+import { customType } from 'drizzle-orm/pg-core';
+
 /**
  * PostgreSQL's text form of a one-dimensional text[], both ways. With fetch_types off, postgres.js
  * hands arrays over as this text, and Drizzle's own parser drops every backslash; parameters
  * bound to a raw `$n::text[]` placeholder get no column encoder, so they are written here too.
  */
 
-export const TEXT_ARRAY_OID = 1009;
+/** A text[] column, read with the parser below whichever driver hands it over (PGlite parses arrays itself). */
+export const textArrayColumn = customType<{ data: string[]; driverData: string | string[] }>({
+  dataType: () => 'text[]',
+  toDriver: (values) => textArray(values),
+  fromDriver: (value) => (typeof value === 'string' ? (parseTextArray(value) as string[]) : value),
+});
 
 /** `["a", "b c"]` as `{"a","b c"}`, every element quoted and escaped. */
 export function textArray(values: readonly string[]): string {
