@@ -22,7 +22,7 @@ export interface App {
 /** Everything but the listening socket, with no database work yet (see `createApp`). */
 export function buildApp(config: Config, database: Database): App {
   const auth = new Authenticator(database.db);
-  const sessions = new SessionsService(database, (environmentId) => auth.tokenSecret(environmentId), {
+  const sessions = new SessionsService(database, (environmentId, scopes, expiresAt) => auth.signToken(environmentId, scopes, expiresAt), {
     subscriptionsPerCredential: config.subscriptionsPerCredential,
     subscriptionsPerEnvironment: config.limits.subscriptionsPerEnvironment,
   });

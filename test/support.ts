@@ -5,7 +5,8 @@ import { type App, createApp, type Listening, listen } from '../src/app.js';
 import { createEnvironment, type NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
-import { type SessionRow, sessions } from '../src/db/schema.js';
+import { sessions } from '../src/db/schema.js';
+import type { Session } from '../src/sessions/session.js';
 import { SessionStore } from '../src/sessions/store.js';
 import { and, eq } from 'drizzle-orm';
 
@@ -37,11 +38,11 @@ export interface TestApp {
   /** A fresh environment with its secret key: tests that use their own never see each other's rows. */
   newEnvironment(type?: NewEnvironment['type']): Promise<NewEnvironment>;
   /** The stored row, read straight from the database. */
-  row(environmentId: string, id: string): Promise<SessionRow | null>;
+  row(environmentId: string, id: string): Promise<Session | null>;
   /** Sets columns directly, for states no mutation reaches yet (closed, expired). */
-  setRow(environmentId: string, id: string, values: Partial<SessionRow>): Promise<void>;
+  setRow(environmentId: string, id: string, values: Partial<Session>): Promise<void>;
   /** A session created through GraphQL with a secret key; returns its stored row. */
-  createSession(secretKey: string, input?: Record<string, unknown>): Promise<SessionRow & { publicAccessToken: string }>;
+  createSession(secretKey: string, input?: Record<string, unknown>): Promise<Session & { publicAccessToken: string }>;
   gql<T = any>(query: string, variables?: Record<string, unknown>, credential?: string): Promise<GqlResponse<T>>;
   close(): Promise<void>;
 }

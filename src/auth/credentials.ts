@@ -3,11 +3,11 @@ import { and, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, environments } from '../db/schema.js';
 import { textArray } from '../db/text-array.js';
-import { UnauthenticatedError } from '../sessions/errors.js';
+import { UnauthenticatedError } from './errors.js';
 import { LookupCache } from './cache.js';
 import { hashSecretKey, looksLikeSecretKey, sameHash } from './keys.js';
-import type { Principal } from './principal.js';
-import { claimedEnvironment, verifyPublicToken } from './tokens.js';
+import type { Principal } from '../sessions/principal.js';
+import { claimedEnvironment, signPublicToken, verifyPublicToken } from './tokens.js';
 
 /**
  * How long a looked-up key or token secret is trusted before it is read again. A rotated key
@@ -129,9 +129,11 @@ export class Authenticator {
     }
   }
 
-  /** The secret that signs the environment's public access tokens; null for an unknown one. */
-  async tokenSecret(environmentId: string): Promise<string | null> {
-    return this.tokenSecrets.get(environmentId);
+  /** A public access token of the environment, signed with its current secret. */
+  async signToken(environmentId: string, scopes: string[], expiresAt: Date): Promise<string> {
+    const secret = await this.tokenSecrets.get(environmentId);
+    if (!secret) throw new Error(`environment ${environmentId} has no token secret`);
+    return signPublicToken(secret, { environmentId, scopes }, expiresAt);
   }
 }
 

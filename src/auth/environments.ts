@@ -1,8 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, environments, environmentType } from '../db/schema.js';
-import { newEnvironmentId } from '../sessions/ids.js';
-import { type EnvironmentType, generateSecretKey, generateTokenSecret, hashSecretKey, keyPreview } from './keys.js';
+import { type EnvironmentType, generateSecretKey, generateTokenSecret, hashSecretKey, keyPreview, newEnvironmentId } from './keys.js';
 import { signPublicToken } from './tokens.js';
 
 export const ENVIRONMENT_TYPES = environmentType.enumValues;

@@ -40,3 +40,12 @@ export function keyPreview(key: string): string {
 export function generateTokenSecret(): string {
   return randomBytes(32).toString('base64url');
 }
+
+export function newEnvironmentId(): string {
+  return 'env_' + randomBytes(12).toString('base64url');
+}
+
+/** The shape newEnvironmentId gives: an unverified token claim is checked against it first. */
+export function isEnvironmentId(id: string): boolean {
+  return /^env_[A-Za-z0-9_-]{16}$/.test(id);
+}

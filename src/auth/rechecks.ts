@@ -1,4 +1,5 @@
-import { ForbiddenError, UnauthenticatedError } from '../sessions/errors.js';
+import { ForbiddenError } from '../sessions/errors.js';
+import { UnauthenticatedError } from './errors.js';
 
 /** How often open streams check their credential again: a rotated key ends them within this. */
 export const RECHECK_CREDENTIAL_MS = 1000;

@@ -1,5 +1,5 @@
 import { SignJWT, decodeJwt, jwtVerify } from 'jose';
-import { isEnvironmentId } from '../sessions/ids.js';
+import { isEnvironmentId } from './keys.js';
 
 export interface PublicTokenClaims {
   environmentId: string;

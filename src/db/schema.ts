@@ -39,19 +39,6 @@ export const apiKeys = pgTable(
   (t) => [index('api_keys_environment_idx').on(t.environmentId)],
 );
 
-export interface TriggerConfig {
-  basePayload: Record<string, unknown>;
-  machine?: string | null;
-  queue?: string | null;
-  tags?: string[] | null;
-  maxAttempts?: number | null;
-  maxDuration?: number | null;
-  lockToVersion?: string | null;
-  region?: string | null;
-  idleTimeoutInSeconds?: number | null;
-  ttl?: string | null;
-}
-
 // Milliseconds, as JavaScript's Date holds them: a time read back and sent again (in a cursor, an
 // ETag) is exactly the stored one.
 const ms = { withTimezone: true, precision: 3 } as const;
@@ -67,7 +54,8 @@ export const sessions = pgTable(
     externalId: text('external_id'),
     type: text('type').notNull(),
     taskIdentifier: text('task_identifier').notNull(),
-    triggerConfig: jsonb('trigger_config').$type<TriggerConfig>().notNull(),
+    // Its shape is the sessions core's (TRIGGER_CONFIG in src/sessions/rules.ts).
+    triggerConfig: jsonb('trigger_config').$type<{ basePayload: Record<string, unknown> }>().notNull(),
     tags: textArrayColumn('tags').notNull().default(sql`'{}'::text[]`),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     currentRunId: text('current_run_id'),

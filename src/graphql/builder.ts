@@ -4,9 +4,10 @@ import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
 import type { Credential } from '../auth/credentials.js';
 import type { CredentialRechecks } from '../auth/rechecks.js';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../sessions/principal.js';
 import DataLoader from 'dataloader';
-import type { Session, SessionsService } from '../sessions/service.js';
+import type { SessionsService } from '../sessions/service.js';
+import type { Session } from '../sessions/session.js';
 
 export interface Context {
   /** The caller's credential, checked once per request (at once when cached); throws UnauthenticatedError. */

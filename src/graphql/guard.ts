@@ -6,7 +6,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../sessions/principal.js';
 import { ForbiddenError } from '../sessions/errors.js';
 import type { Context } from './builder.js';
 

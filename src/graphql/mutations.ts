@@ -7,7 +7,8 @@ import {
   SessionNotFoundError,
   VersionConflictError,
 } from '../sessions/errors.js';
-import type { CreatedSession, Session } from '../sessions/service.js';
+import type { CreatedSession } from '../sessions/service.js';
+import type { Session } from '../sessions/session.js';
 import { builder } from './builder.js';
 import { SessionRef } from './session.js';
 

@@ -1,5 +1,6 @@
-import type { TriggerConfig } from '../db/schema.js';
-import { type Session, type SessionPage, sessionStatus } from '../sessions/service.js';
+import type { TriggerConfig } from '../sessions/rules.js';
+import type { SessionPage } from '../sessions/service.js';
+import { type Session, sessionStatus } from '../sessions/session.js';
 import { GraphQLError } from 'graphql';
 import { InvalidArgumentsError } from '../sessions/errors.js';
 import { isFriendlyId } from '../sessions/ids.js';

@@ -1,7 +1,8 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isUnavailableCode } from '../db/availability.js';
-import { ForbiddenError, InvalidArgumentsError, RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
+import { UnauthenticatedError } from '../auth/errors.js';
+import { ForbiddenError, InvalidArgumentsError, RateLimitedError } from '../sessions/errors.js';
 
 // Duck-typed: graphql's CommonJS and ES builds can both be loaded, and instanceof fails across them.
 function isGraphQLError(error: unknown): error is GraphQLError {

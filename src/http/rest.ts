@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from '../zod.js';
 import { type Caller, credentialOf } from '../auth/credentials.js';
-import type { Principal } from '../auth/principal.js';
+import { UnauthenticatedError } from '../auth/errors.js';
+import type { Principal } from '../sessions/principal.js';
 import { log } from '../log.js';
 import {
   ExternalIdImmutableError,
@@ -13,14 +14,13 @@ import {
   SessionClosedError,
   SessionExpiredError,
   SessionNotFoundError,
-  UnauthenticatedError,
   VersionConflictError,
 } from '../sessions/errors.js';
 import { LATEST_TIME_MS, MAX_CLOSE_REASON_LENGTH, MAX_INPUT_BYTES, PAGE_SIZE } from '../sessions/limits.js';
 import { INPUT_SCHEMAS } from '../sessions/rules.js';
-import type { PageArgs, Session, SessionsService } from '../sessions/service.js';
-import { sessionStatus } from '../sessions/service.js';
-import type { SessionFilter, StatusName } from '../sessions/store.js';
+import type { PageArgs, SessionsService } from '../sessions/service.js';
+import { type Session, type SessionStatus, STATUS_NAMES, sessionStatus } from '../sessions/session.js';
+import type { SessionFilter } from '../sessions/store.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooLargeError, readBody } from './body.js';
 import { send } from './respond.js';
 import { isDatabaseUnavailable, isDataException, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
@@ -68,7 +68,7 @@ export const SessionItem = z
     createdAt: isoDate,
     updatedAt: isoDate,
     version: z.number().int().meta({ description: 'Starts at 1, grows by 1 with every write; the ETag.' }),
-    status: z.enum(['ACTIVE', 'CLOSED', 'EXPIRED']),
+    status: z.enum(STATUS_NAMES),
   })
   .meta({ description: 'A session row.' });
 
@@ -126,7 +126,7 @@ class BadRequestError extends Error {}
 // ---------------------------------------------------------------------------------------------
 // The list query: Trigger.dev's page[…] and filter[…] parameters.
 
-const STATUSES = new Set<StatusName>(['ACTIVE', 'CLOSED', 'EXPIRED']);
+const STATUSES = new Set<string>(STATUS_NAMES);
 const PERIOD_UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86_400e3, w: 604_800e3 };
 
 /**
@@ -169,7 +169,7 @@ export function listArgs(query: URLSearchParams): PageArgs {
   if (after && before) throw new BadRequestError('Pass page[after] or page[before], not both');
   const status = many(query, 'filter[status]');
   for (const s of status ?? []) {
-    if (!STATUSES.has(s as StatusName)) throw new BadRequestError(`filter[status] must be ACTIVE, CLOSED or EXPIRED, not "${s.slice(0, 40)}"`);
+    if (!STATUSES.has(s)) throw new BadRequestError(`filter[status] must be ${STATUS_NAMES.join(', ')}, not "${s.slice(0, 40)}"`);
   }
   // from and to include their bound; the core's createdAfter and createdBefore exclude theirs.
   const from = epochMs(query, 'filter[createdAt][from]');
@@ -181,7 +181,7 @@ export function listArgs(query: URLSearchParams): PageArgs {
     tags: many(query, 'filter[tags]'),
     taskIdentifier: many(query, 'filter[taskIdentifier]'),
     externalId: query.get('filter[externalId]') ?? undefined,
-    status: status as StatusName[] | undefined,
+    status: status as SessionStatus[] | undefined,
     createdAfter: starts.length ? new Date(Math.max(...starts) - 1) : undefined,
     // Nothing is created after the last representable millisecond: `to` at it bounds nothing.
     createdBefore: to !== undefined && to < LATEST_TIME_MS ? new Date(to + 1) : undefined,

@@ -5,7 +5,7 @@ import type { Listener } from '../db/listen.js';
 import { sessionWatches } from '../db/schema.js';
 import { log } from '../log.js';
 import { RateLimitedError } from './errors.js';
-import type { Session } from './service.js';
+import type { Session } from './session.js';
 
 /** The channel the database trigger (drizzle/0002_session_changes.sql) notifies on every write. */
 export const CHANGES_CHANNEL = 'session_changed';

@@ -76,14 +76,7 @@ export class SessionExpiredError extends SessionError {
   }
 }
 
-/** No credential, or one that is unknown, rotated, tampered with or expired (401). */
-export class UnauthenticatedError extends Error {
-  constructor(message = 'A valid secret key or public access token is required') {
-    super(message);
-  }
-}
-
-/** Too many requests (or failed authentications) from one credential or address (429). */
+/** Too many requests, or too many streams, from one credential, environment or address (429). */
 export class RateLimitedError extends Error {
   constructor(
     message: string,

@@ -7,15 +7,6 @@ export function newSessionId(): string {
   return SESSION_ID_PREFIX + randomBytes(15).toString('base64url');
 }
 
-export function newEnvironmentId(): string {
-  return 'env_' + randomBytes(12).toString('base64url');
-}
-
-/** The shape newEnvironmentId gives: an unverified token claim is checked against it first. */
-export function isEnvironmentId(id: string): boolean {
-  return /^env_[A-Za-z0-9_-]{16}$/.test(id);
-}
-
 /** An `id` argument names a session by friendly id when it has the prefix, else by externalId. */
 export function isFriendlyId(id: string): boolean {
   return id.startsWith(SESSION_ID_PREFIX);

@@ -18,7 +18,7 @@ import {
   MAX_TYPE_LENGTH,
 } from './limits.js';
 
-type JsonObject = Record<string, unknown>;
+export type JsonObject = Record<string, unknown>;
 
 /**
  * A string of at most `max` characters, counted as JavaScript (and Trigger.dev's zod 3 schemas)
@@ -90,28 +90,57 @@ const updateSchema = z.object({
   expectedVersion,
 });
 
-const triggerConfigSchema = z.object({
-  basePayload: jsonObject,
-  machine: z.enum(MACHINES, `machine is one of ${MACHINES.join(', ')}`).nullish(),
-  queue: text(MAX_QUEUE_LENGTH, 'queue').nullish(),
-  tags: tags.nullish(),
-  maxAttempts: z
-    .number()
-    .int()
-    .min(MAX_ATTEMPTS.min, `maxAttempts is ${MAX_ATTEMPTS.min} to ${MAX_ATTEMPTS.max}`)
-    .max(MAX_ATTEMPTS.max, `maxAttempts is ${MAX_ATTEMPTS.min} to ${MAX_ATTEMPTS.max}`)
-    .nullish(),
-  maxDuration: z.number().int().min(1, 'maxDuration is at least 1').nullish(),
-  lockToVersion: z.string().nullish(),
-  region: z.string().nullish(),
-  idleTimeoutInSeconds: z
-    .number()
-    .int()
-    .min(IDLE_TIMEOUT_SECONDS.min, `idleTimeoutInSeconds is ${IDLE_TIMEOUT_SECONDS.min} to ${IDLE_TIMEOUT_SECONDS.max}`)
-    .max(IDLE_TIMEOUT_SECONDS.max, `idleTimeoutInSeconds is ${IDLE_TIMEOUT_SECONDS.min} to ${IDLE_TIMEOUT_SECONDS.max}`)
-    .nullish(),
-  ttl: z.string().nullish(),
-});
+const attempts = `${MAX_ATTEMPTS.min} to ${MAX_ATTEMPTS.max}`;
+const idle = `${IDLE_TIMEOUT_SECONDS.min} to ${IDLE_TIMEOUT_SECONDS.max}`;
+
+/**
+ * A session's trigger options, declared once: the input rules, the GraphQL input and output
+ * types, the REST wire schema and the stored type all come from this table. `kind` is the value's
+ * JSON kind; every option but basePayload may be omitted (or null, which is the same).
+ */
+export const TRIGGER_CONFIG = {
+  basePayload: { kind: 'object', rule: jsonObject, description: 'The payload merged into each run.' },
+  machine: {
+    kind: 'string',
+    rule: z.enum(MACHINES, `machine is one of ${MACHINES.join(', ')}`),
+    description: `Machine preset of the runs: ${MACHINES.join(', ')}.`,
+  },
+  queue: { kind: 'string', rule: text(MAX_QUEUE_LENGTH, 'queue'), description: `Queue the runs go to, at most ${MAX_QUEUE_LENGTH} characters.` },
+  tags: {
+    kind: 'strings',
+    rule: tags,
+    description: `Tags given to each run (not the session's own): at most ${MAX_TAGS}, each at most ${MAX_TAG_LENGTH} characters.`,
+  },
+  maxAttempts: {
+    kind: 'int',
+    rule: z.number().int().min(MAX_ATTEMPTS.min, `maxAttempts is ${attempts}`).max(MAX_ATTEMPTS.max, `maxAttempts is ${attempts}`),
+    description: `Attempts per run, ${attempts}.`,
+  },
+  maxDuration: { kind: 'int', rule: z.number().int().min(1, 'maxDuration is at least 1'), description: 'Longest a run may take, in seconds, at least 1.' },
+  lockToVersion: { kind: 'string', rule: z.string(), description: 'Task version the runs are locked to.' },
+  region: { kind: 'string', rule: z.string(), description: 'Region the runs execute in.' },
+  idleTimeoutInSeconds: {
+    kind: 'int',
+    rule: z
+      .number()
+      .int()
+      .min(IDLE_TIMEOUT_SECONDS.min, `idleTimeoutInSeconds is ${idle}`)
+      .max(IDLE_TIMEOUT_SECONDS.max, `idleTimeoutInSeconds is ${idle}`),
+    description: `Seconds a run may wait idle for the next message, ${idle}.`,
+  },
+  ttl: { kind: 'string', rule: z.string(), description: 'How long a run may wait to start, like "10m".' },
+} as const;
+
+type Kinds = { object: JsonObject; string: string; strings: string[]; int: number };
+type Options = Omit<typeof TRIGGER_CONFIG, 'basePayload'>;
+/** A trigger config as stored: basePayload, and the options that were given. */
+export type TriggerConfig = { basePayload: JsonObject } & { [K in keyof Options]?: Kinds[Options[K]['kind']] };
+
+const triggerConfigSchema = z.object(
+  Object.fromEntries(
+    Object.entries(TRIGGER_CONFIG).map(([name, field]) => [name, name === 'basePayload' ? field.rule : field.rule.nullish()]),
+  ) as { basePayload: typeof jsonObject } & { [K in keyof Options]: z.ZodOptional<z.ZodNullable<Options[K]['rule']>> },
+);
 
 const createSchema = z.object({
   type: text(MAX_TYPE_LENGTH, 'type').refine((s) => s.length > 0, 'type may not be empty'),

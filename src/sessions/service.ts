@@ -1,7 +1,5 @@
-import type { Principal } from '../auth/principal.js';
-import { signPublicToken } from '../auth/tokens.js';
-import type { Database, Db } from '../db/client.js';
-import type { SessionRow, TriggerConfig } from '../db/schema.js';
+import type { Principal } from './principal.js';
+import type { Database } from '../db/client.js';
 import {
   ExternalIdImmutableError,
   ForbiddenError,
@@ -14,24 +12,9 @@ import {
 import { type ChangeStream, SessionChanges } from './changes.js';
 import { newSessionId } from './ids.js';
 import { MAX_FILTER_VALUES, PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
-import {
-  isStorableText,
-  parseCloseArgs,
-  parseCreateInput,
-  parseUpdateInput,
-  type TriggerConfigInput,
-} from './rules.js';
+import { isStorableText, parseCloseArgs, parseCreateInput, parseUpdateInput, type TriggerConfig, type TriggerConfigInput } from './rules.js';
+import type { Session } from './session.js';
 import { type Position, type SessionFilter, SessionStore } from './store.js';
-
-export type Session = SessionRow;
-export type SessionStatus = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
-
-/** CLOSED if closed, else EXPIRED once expiresAt has passed, else ACTIVE; computed when read. */
-export function sessionStatus(session: Session, now = new Date()): SessionStatus {
-  if (session.closedAt) return 'CLOSED';
-  if (session.expiresAt && session.expiresAt.getTime() <= now.getTime()) return 'EXPIRED';
-  return 'ACTIVE';
-}
 
 function requireSecretKey(principal: Principal, action: string): void {
   if (principal.kind !== 'secret') {
@@ -126,8 +109,8 @@ export class SessionsService {
 
   constructor(
     database: Database,
-    /** The environment's token-signing secret, from the credential cache. */
-    private readonly tokenSecret: (environmentId: string) => Promise<string | null>,
+    /** Signs a public access token of the environment (the auth layer's, handed in by the app). */
+    private readonly signToken: (environmentId: string, scopes: string[], expiresAt: Date) => Promise<string>,
     options: { subscriptionsPerCredential: number; subscriptionsPerEnvironment: number },
   ) {
     this.store = new SessionStore(database.db);
@@ -251,14 +234,8 @@ export class SessionsService {
     if (outcome.kind === 'closed') throw new SessionClosedError(session.externalId ?? session.id);
     if (outcome.kind === 'expired') throw new SessionExpiredError(session.externalId ?? session.id);
     const key = session.externalId ?? session.id;
-    const publicAccessToken = await this.signToken(principal.environmentId, [`read:sessions:${key}`, `write:sessions:${key}`]);
-    return { session, isCached: outcome.kind === 'cached', publicAccessToken };
-  }
-
-  private async signToken(environmentId: string, scopes: string[]): Promise<string> {
-    const secret = await this.tokenSecret(environmentId);
-    if (!secret) throw new Error(`environment ${environmentId} has no token secret`);
     const expiresAt = new Date(Date.now() + SESSION_TOKEN_TTL_SECONDS * 1000);
-    return signPublicToken(secret, { environmentId, scopes }, expiresAt);
+    const publicAccessToken = await this.signToken(principal.environmentId, [`read:sessions:${key}`, `write:sessions:${key}`], expiresAt);
+    return { session, isCached: outcome.kind === 'cached', publicAccessToken };
   }
 }

@@ -1,7 +1,9 @@
 import { and, arrayOverlaps, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { textArray } from '../db/text-array.js';
-import { type SessionRow, sessions, type TriggerConfig } from '../db/schema.js';
+import { sessions } from '../db/schema.js';
+import type { TriggerConfig } from './rules.js';
+import type { Session, SessionStatus } from './session.js';
 import { isFriendlyId } from './ids.js';
 import { isStorableText } from './rules.js';
 
@@ -14,7 +16,7 @@ import { isStorableText } from './rules.js';
 const p = (name: string) => sql.placeholder(name);
 
 /** Status is derived, so each one is a condition on closed_at and expires_at, evaluated in SQL. */
-const STATUS_CONDITION: Record<StatusName, SQL> = {
+const STATUS_CONDITION: Record<SessionStatus, SQL> = {
   CLOSED: sql`${sessions.closedAt} is not null`,
   EXPIRED: sql`(${sessions.closedAt} is null and ${sessions.expiresAt} <= now())`,
   ACTIVE: sql`(${sessions.closedAt} is null and (${sessions.expiresAt} is null or ${sessions.expiresAt} > now()))`,
@@ -30,14 +32,14 @@ export interface SessionPatch {
 
 export type PatchOutcome =
   | { kind: 'not-found' }
-  | { kind: 'external-id-immutable'; current: SessionRow }
-  | { kind: 'version-conflict'; current: SessionRow }
-  | { kind: 'ok'; session: SessionRow };
+  | { kind: 'external-id-immutable'; current: Session }
+  | { kind: 'version-conflict'; current: Session }
+  | { kind: 'ok'; session: Session };
 
 export type CloseOutcome =
   | { kind: 'not-found' }
-  | { kind: 'version-conflict'; current: SessionRow }
-  | { kind: 'ok'; session: SessionRow };
+  | { kind: 'version-conflict'; current: Session }
+  | { kind: 'ok'; session: Session };
 
 /** What a write may change; see `lockedWrite`. */
 type WriteValues = {
@@ -186,10 +188,10 @@ export interface NewSession {
 }
 
 export type InsertOutcome =
-  | { kind: 'created'; session: SessionRow }
-  | { kind: 'cached'; session: SessionRow }
-  | { kind: 'closed'; session: SessionRow }
-  | { kind: 'expired'; session: SessionRow };
+  | { kind: 'created'; session: Session }
+  | { kind: 'cached'; session: Session }
+  | { kind: 'closed'; session: Session }
+  | { kind: 'expired'; session: Session };
 
 export class SessionStore {
   private readonly statements: ReturnType<typeof prepareStatements>;
@@ -198,7 +200,7 @@ export class SessionStore {
     this.statements = prepareStatements(db);
   }
 
-  async find(environmentId: string, id: string): Promise<SessionRow | null> {
+  async find(environmentId: string, id: string): Promise<Session | null> {
     if (!isStorableText(id)) return null; // no row can hold this id, and PostgreSQL would refuse it
     const statement = isFriendlyId(id) ? this.statements.findById : this.statements.findByExternalId;
     const [row] = await statement.execute({ environmentId, id });
@@ -206,7 +208,7 @@ export class SessionStore {
   }
 
   /** Many sessions by friendly id or externalId in one statement; the caller matches them up. */
-  async findMany(environmentId: string, ids: readonly string[]): Promise<SessionRow[]> {
+  async findMany(environmentId: string, ids: readonly string[]): Promise<Session[]> {
     if (ids.length === 1) {
       const row = await this.find(environmentId, ids[0]!);
       return row ? [row] : [];
@@ -315,7 +317,7 @@ export class SessionStore {
    * One page by keyset (no OFFSET): `limit + 1` rows tell whether more follow in the paging
    * direction; an EXISTS on the far side of the cursor tells whether anything precedes it.
    */
-  async list(environmentId: string, q: ListQuery): Promise<{ rows: SessionRow[]; hasMore: boolean; hasBeyondCursor: boolean }> {
+  async list(environmentId: string, q: ListQuery): Promise<{ rows: Session[]; hasMore: boolean; hasBeyondCursor: boolean }> {
     const { db } = this;
     const base = filterConditions(environmentId, q.filter);
     const bounds = [q.after && compare('<', q.after), q.before && compare('>', q.before)].filter(Boolean) as SQL[];
@@ -342,14 +344,12 @@ export class SessionStore {
   }
 }
 
-export type StatusName = 'ACTIVE' | 'CLOSED' | 'EXPIRED';
-
 export interface SessionFilter {
   type?: string[] | null;
   tags?: string[] | null;
   taskIdentifier?: string[] | null;
   externalId?: string | null;
-  status?: StatusName[] | null;
+  status?: SessionStatus[] | null;
   createdAfter?: Date | null;
   createdBefore?: Date | null;
 }
