@@ -8,6 +8,7 @@ import {
   SessionNotFoundError,
   VersionConflictError,
 } from '../sessions/errors.js';
+import { MAX_INPUT_BYTES } from '../sessions/limits.js';
 import { builder } from './builder.js';
 
 export const ErrorCode = builder.enumType('ErrorCode', {
@@ -16,7 +17,7 @@ export const ErrorCode = builder.enumType('ErrorCode', {
     SESSION_NOT_FOUND: { description: 'SessionNotFoundError: no such session in your environment.' },
     EXTERNAL_ID_IMMUTABLE: { description: 'ExternalIdImmutableError: externalId cannot change after create.' },
     INVALID_INPUT: { description: 'InvalidInputError: the input breaks a rule; see issues.' },
-    PAYLOAD_TOO_LARGE: { description: 'PayloadTooLargeError: the input is over 32768 bytes as JSON.' },
+    PAYLOAD_TOO_LARGE: { description: `PayloadTooLargeError: the input is over ${MAX_INPUT_BYTES} bytes as JSON.` },
     VERSION_CONFLICT: { description: 'VersionConflictError: expectedVersion is not the current version.' },
     SESSION_CLOSED: { description: 'SessionClosedError: the session with that externalId is closed.' },
     SESSION_EXPIRED: { description: 'SessionExpiredError: the session with that externalId has expired.' },
@@ -66,7 +67,7 @@ builder.objectType(PayloadTooLargeError, {
   name: 'PayloadTooLargeError',
   ...asError(PayloadTooLargeError, 'The input, as JSON, is over the size limit; nothing was written.'),
   fields: (t) => ({
-    limitBytes: t.exposeInt('limitBytes', { description: 'The limit: 32768 bytes.' }),
+    limitBytes: t.exposeInt('limitBytes', { description: `The limit: ${MAX_INPUT_BYTES} bytes.` }),
     actualBytes: t.exposeInt('actualBytes', { description: 'UTF-8 bytes of JSON.stringify(input).' }),
   }),
 });

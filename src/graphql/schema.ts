@@ -4,7 +4,17 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './errors.js';
 import './session.js';
-import './mutations.js';
+import './sessions-page.js';
+import './session-changed.js';
+import './close-session.js';
+import './update-session.js';
+import './create-session.js';
+
+builder.queryType({ description: 'Reads: secret keys read their environment; public tokens only the sessions their scopes name.' });
+builder.mutationType({ description: 'Writes: secret keys only. Each is one atomic statement.' });
+builder.subscriptionType({
+  description: 'Live updates, over Server-Sent Events (Accept: text/event-stream) or WebSocket (graphql-ws) on /graphql.',
+});
 
 /** The executable subgraph schema: our types plus `_service`, `_entities` and the `@link`. */
 export const schema = builder.toSubGraphSchema({
