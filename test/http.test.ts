@@ -66,6 +66,32 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     expect((await post(JSON.stringify({ query: '{ __typename }' }))).status).toBe(200);
   });
 
+  it('takes a body in a few dozen chunks, and refuses one in more pieces than its size allows (400, connection closed)', async () => {
+    const body = JSON.stringify({ query: `{ __typename ${' '.repeat(4000)}}` });
+    const send = async (pieces: number) => {
+      const raw = await RawConnection.open(url);
+      raw.write(rawRequest('POST', '/graphql', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
+      const size = Math.ceil(body.length / pieces);
+      for (let at = 0; at < body.length; at += size) {
+        const part = body.slice(at, at + size);
+        raw.write(`${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`);
+        // One TCP segment each, as a client trickling its body would send them.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      raw.write('0\r\n\r\n');
+      return raw;
+    };
+    const few = await send(40);
+    expect((await few.response()).status).toBe(200);
+    few.socket.destroy();
+    // The limit here is 40,000 bytes: at most 625 pieces.
+    const many = await send(body.length);
+    const refused = await many.response();
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body).errors[0]).toMatchObject({ message: expect.stringContaining('more than 625 pieces'), extensions: { code: 'BAD_REQUEST' } });
+    expect(refused.headers['connection']).toBe('close');
+  });
+
   it('keeps a connection alive after a whole request, and closes it after a refusal with an unread body', async () => {
     const raw = await RawConnection.open(url);
     const body = JSON.stringify({ query: '{ __typename }' });

@@ -29,15 +29,20 @@ interface Scope {
 /** A statement waiting for its rows, and what to do if its deadline passes first. */
 interface Pending {
   due: number;
+  /** However slow this process is, the deadline moves no later than this. */
+  latest: number;
   expire(): void;
 }
 
 /**
  * The deadlines of the statements in flight, swept a few times per deadline rather than one
  * timer each: statements all have the same deadline, so the set is in order of expiry. A deadline
- * measures the database's silence, not this process's: time the event loop spent stalled (a sweep
- * that runs late) is added to every deadline, as answers may be waiting unread meanwhile.
+ * measures the database's silence, not this process's: time the event loop was held (a sweep
+ * that runs late) is added to every deadline, as answers may be waiting unread meanwhile, up to
+ * MAX_STRETCH times the deadline.
  */
+const MAX_STRETCH = 4;
+
 export class Deadlines {
   private readonly pending = new Set<Pending>();
   private timer: NodeJS.Timeout | undefined;
@@ -63,12 +68,12 @@ export class Deadlines {
 
   private sweep(): void {
     const now = performance.now();
-    const stalled = now - this.last - this.every;
+    // Time the event loop was held past this sweep's turn is this process's, not the database's.
+    const late = now - this.last - this.every;
     this.last = now;
-    if (stalled > this.every) {
-      for (const item of this.pending) item.due += stalled;
-      return;
-    }
+    if (late > 0) for (const item of this.pending) item.due = Math.min(item.due + late, item.latest);
+    // After a stall, answers may be waiting unread (timers run before I/O): judged next time.
+    if (late > this.every) return;
     for (const item of this.pending) {
       if (item.due > now) break;
       this.pending.delete(item);
@@ -91,8 +96,10 @@ function withDeadline(query: PendingQuery, deadlines: Deadlines, health: Health,
   let settled: Promise<unknown> | undefined;
   const run = () =>
     (settled ??= new Promise((resolve, reject) => {
+      const now = performance.now();
       const item: Pending = {
-        due: performance.now() + deadlines.ms,
+        due: now + deadlines.ms,
+        latest: now + MAX_STRETCH * deadlines.ms,
         expire() {
           const error = new DatabaseTimeoutError(deadlines.ms);
           health.failed(error);

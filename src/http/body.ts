@@ -14,6 +14,19 @@ export class BodyNotUtf8Error extends Error {
   }
 }
 
+/**
+ * A body that arrives in more pieces than a client would ever send it in (one-byte chunks, say):
+ * each piece costs the process a callback, so their number is bounded too.
+ */
+export class BodyTooFragmentedError extends Error {
+  constructor(readonly maxPieces: number) {
+    super(`The request body came in more than ${maxPieces} pieces: send it in fewer, larger chunks`);
+  }
+}
+
+/** Most pieces a body of `limit` bytes may come in: on average at least 64 bytes each. */
+export const maxPieces = (limit: number) => Math.max(64, Math.ceil(limit / 64));
+
 /** The client went away before its body arrived. */
 export class BodyAbortedError extends Error {}
 
@@ -22,8 +35,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Reads a request body of at most `limit` bytes as UTF-8 text, before anything parses it. The
  * bytes are copied into one buffer as they arrive, so a body sent in a thousand one-byte chunks
- * holds no more memory than one sent whole (each chunk Node hands over may pin a buffer of its own).
- * How long the body may take is the server's request timeout.
+ * holds no more memory than one sent whole (each chunk Node hands over may pin a buffer of its own),
+ * and the pieces are counted. How long the body may take is the server's request timeout.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
@@ -31,10 +44,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffer = Buffer.allocUnsafe(Math.min(limit, declared >= 0 ? declared : 16_384));
     let size = 0;
+    let pieces = 0;
     const onData = (chunk: Buffer) => {
       if (size + chunk.length > limit) {
         cleanup();
         return reject(new BodyTooLargeError(limit));
+      }
+      if (++pieces > maxPieces(limit)) {
+        cleanup();
+        return reject(new BodyTooFragmentedError(maxPieces(limit)));
       }
       if (size + chunk.length > buffer.length) {
         const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(size + chunk.length, buffer.length * 2)));

@@ -1,14 +1,20 @@
 export type Release = () => void;
 
+interface Waiting {
+  weight: number;
+  resolve(release: Release): void;
+}
+
 interface Line {
   running: number;
-  waiting: ((release: Release) => void)[];
+  waiting: Waiting[];
 }
 
 /**
  * Bounds the work one environment has in progress on this instance: at most `concurrency`
- * requests at once, the next ones waiting in line (at most `queue` of them), so a tenant's heavy
- * but legal requests wait behind each other rather than in front of everyone else's.
+ * operations at once (a batch weighs as many as it holds), the next ones waiting in line (at most
+ * `queue` of them), so a tenant's heavy but legal requests wait behind each other rather than in
+ * front of everyone else's, and the memory their answers hold stays bounded.
  */
 export class EnvironmentSlots {
   private readonly lines = new Map<string, Line>();
@@ -18,35 +24,39 @@ export class EnvironmentSlots {
     private readonly queue: number,
   ) {}
 
-  /** A slot's release, at once when one is free, else once one frees up; null when the line is full. */
-  acquire(environmentId: string): Release | Promise<Release> | null {
+  /** A release, at once when there is room, else once there is; null when the line is full. */
+  acquire(environmentId: string, weight = 1): Release | Promise<Release> | null {
+    const need = Math.min(Math.max(1, weight), this.concurrency);
     let line = this.lines.get(environmentId);
     if (!line) this.lines.set(environmentId, (line = { running: 0, waiting: [] }));
-    if (line.running < this.concurrency) {
-      line.running++;
-      return this.releaser(environmentId, line);
+    if (line.waiting.length === 0 && line.running + need <= this.concurrency) {
+      line.running += need;
+      return this.releaser(environmentId, line, need);
     }
     if (line.waiting.length >= this.queue) return null;
     const waiting = line.waiting;
-    return new Promise((resolve) => waiting.push(resolve));
+    return new Promise((resolve) => waiting.push({ weight: need, resolve }));
   }
 
-  /** Requests of the environment in progress and waiting (tests and metrics). */
+  /** Operations of the environment in progress and requests waiting (tests and metrics). */
   load(environmentId: string): { running: number; waiting: number } {
     const line = this.lines.get(environmentId);
     return { running: line?.running ?? 0, waiting: line?.waiting.length ?? 0 };
   }
 
-  private releaser(environmentId: string, line: Line): Release {
+  private releaser(environmentId: string, line: Line, weight: number): Release {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = line.waiting.shift();
-      // The slot passes straight to the next in line.
-      if (next) return next(this.releaser(environmentId, line));
-      line.running--;
-      if (line.running === 0) this.lines.delete(environmentId);
+      line.running -= weight;
+      // First come, first served: the head of the line goes as soon as it fits.
+      while (line.waiting[0] && line.running + line.waiting[0].weight <= this.concurrency) {
+        const next = line.waiting.shift()!;
+        line.running += next.weight;
+        next.resolve(this.releaser(environmentId, line, next.weight));
+      }
+      if (line.running === 0 && line.waiting.length === 0) this.lines.delete(environmentId);
     };
   }
 }

@@ -21,7 +21,7 @@ import { INPUT_SCHEMAS } from '../sessions/rules.js';
 import type { PageArgs, SessionsService } from '../sessions/service.js';
 import { type Session, type SessionStatus, STATUS_NAMES, sessionStatus } from '../sessions/session.js';
 import type { SessionFilter } from '../sessions/store.js';
-import { BodyAbortedError, BodyNotUtf8Error, BodyTooLargeError, readBody } from './body.js';
+import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { send } from './respond.js';
 import { isDatabaseUnavailable, isDataException, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors.js';
 
@@ -490,7 +490,7 @@ export class RestApi {
     } catch (error) {
       if (error instanceof BodyAbortedError) return void res.destroy();
       if (error instanceof BodyTooLargeError) return send(res, 413, { error: 'Request body too large' });
-      if (error instanceof BodyNotUtf8Error) return send(res, 400, { error: error.message });
+      if (error instanceof BodyNotUtf8Error || error instanceof BodyTooFragmentedError) return send(res, 400, { error: error.message });
       const known = refusal(error);
       if (known) return send(res, known.status, { error: known.message }, known.headers);
       log.error('REST request failed', error);

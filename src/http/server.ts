@@ -8,7 +8,7 @@ import type { Database } from '../db/client.js';
 import { within } from '../db/within.js';
 import { log } from '../log.js';
 import type { Limits } from '../config.js';
-import { BodyAbortedError, BodyNotUtf8Error, BodyTooLargeError, readBody } from './body.js';
+import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { capConnections } from './connections.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
 import { answerOperation, type GraphQLServer, MAX_BATCH, OPERATION_LIMITS, resultMediaType } from './graphql.js';
@@ -94,6 +94,7 @@ export class HttpServer {
       messagesPerSecond: limits.websocketMessagesPerSecond,
       bufferBytes: limits.websocketBufferBytes,
       perEnvironment: limits.websocketsPerEnvironment,
+      slot: (credential) => this.slots.acquire(credential.principal.environmentId),
       // Each operation over a socket is a request for the rate limit, as over HTTP.
       admit: (credential) => {
         if (!this.limiter.enabled) return null;
@@ -193,23 +194,24 @@ export class HttpServer {
     const key = this.limiter.enabled ? rateKey(caller, req, this.options.trustProxyHops) : '';
     // Charged before the body is read: a body that never ends still costs its sender.
     if (!this.admit(res, key, 1, rest)) return;
-    const release = await this.slot(res, caller, rest);
+    if (path === '/graphql') return this.graphql(req, res, caller, key);
+    const release = await this.slot(res, caller, 1, rest);
     if (!release) return;
     try {
-      if (path === '/graphql') await this.graphql(req, res, caller, key);
-      else await this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
+      await this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
     } finally {
       release();
     }
   }
 
   /**
-   * A place among the requests of the caller's environment (none needed without a credential:
-   * such a request reads nothing of any environment); undefined when the line is full (a 429).
+   * Room for `weight` operations among those of the caller's environment (none needed without a
+   * credential: such a request reads nothing of any environment); undefined when the line is full
+   * (answered 429).
    */
-  private async slot(res: ServerResponse, caller: Caller, rest: boolean): Promise<Release | undefined> {
+  private async slot(res: ServerResponse, caller: Caller, weight: number, rest: boolean): Promise<Release | undefined> {
     if (!('credential' in caller)) return () => {};
-    const found = this.slots.acquire(caller.credential.principal.environmentId);
+    const found = this.slots.acquire(caller.credential.principal.environmentId, weight);
     if (found) return found;
     send(res, 429, refusalBody(rest, 'Too many requests of this environment in progress: retry shortly', 'RATE_LIMITED'), {
       'retry-after': '1',
@@ -274,12 +276,13 @@ export class HttpServer {
    * /graphql: one plain JSON operation takes the lean path into yoga's pipeline; everything else
    * (GET, GraphiQL, batches, event streams, other media types) goes through yoga's fetch handler,
    * with the body read here first, as for every request: bounded in bytes whatever its chunking.
+   * The environment's room is taken once the body is read, a batch weighing its operations.
    */
   private async graphql(req: IncomingMessage, res: ServerResponse, caller: Caller, key: string): Promise<void> {
-    if (req.method !== 'POST') return this.viaYoga(req, res, undefined, caller);
+    if (req.method !== 'POST') return this.viaYoga(req, res, undefined, caller, await this.slot(res, caller, 1, false));
     const body = await this.body(req, res, this.options.maxRequestBytes, false);
     if (body === undefined) return;
-    if (!JSON_BODY.test(req.headers['content-type'] ?? '')) return this.viaYoga(req, res, body, caller);
+    if (!JSON_BODY.test(req.headers['content-type'] ?? '')) return this.viaYoga(req, res, body, caller, () => {});
     let params: unknown;
     try {
       params = JSON.parse(body);
@@ -292,11 +295,17 @@ export class HttpServer {
       if (params.some(selectsSubscription)) {
         return send(res, 400, graphqlError('A batch cannot hold a subscription: send it alone, over SSE or a WebSocket', 'BAD_REQUEST'));
       }
-      return this.viaYoga(req, res, body, caller);
+      return this.viaYoga(req, res, body, caller, await this.slot(res, caller, Math.min(params.length, MAX_BATCH), false));
     }
+    const release = await this.slot(res, caller, 1, false);
+    if (!release) return;
     const mediaType = resultMediaType(req.headers.accept);
-    if (mediaType === null) return this.viaYoga(req, res, body, caller);
-    return answerOperation(this.options.yoga, params, mediaType, req, res, caller);
+    if (mediaType === null) return this.viaYoga(req, res, body, caller, release);
+    try {
+      await answerOperation(this.options.yoga, params, mediaType, req, res, caller);
+    } finally {
+      release();
+    }
   }
 
   /** The body as text, or undefined once the request is answered (too large, not UTF-8, gone). */
@@ -307,23 +316,30 @@ export class HttpServer {
       if (error instanceof BodyAbortedError) return void res.destroy();
       // The rest of a body too large is never read: the connection closes after this answer.
       if (error instanceof BodyTooLargeError) return void send(res, 413, refusalBody(rest, error.message, 'PAYLOAD_TOO_LARGE'));
-      if (error instanceof BodyNotUtf8Error) return void send(res, 400, refusalBody(rest, error.message, 'BAD_REQUEST'));
+      if (error instanceof BodyNotUtf8Error || error instanceof BodyTooFragmentedError) {
+        return void send(res, 400, refusalBody(rest, error.message, 'BAD_REQUEST'));
+      }
       throw error;
     }
   }
 
-  /** Through yoga's fetch handler; an event stream is written as it comes, at the pace the client reads. */
-  private async viaYoga(req: IncomingMessage, res: ServerResponse, body: string | undefined, caller: Caller): Promise<void> {
+  /**
+   * Through yoga's fetch handler; an event stream is written as it comes, at the pace the client
+   * reads. The environment's room is given back once the answer is made (a stream's first).
+   */
+  private async viaYoga(req: IncomingMessage, res: ServerResponse, body: string | undefined, caller: Caller, release: Release | undefined): Promise<void> {
+    if (!release) return;
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     const headers = { ...req.headers } as Record<string, string>;
     delete headers['content-length'];
     delete headers['transfer-encoding'];
-    const response = await this.options.yoga.fetch(
-      `http://localhost${req.url}`,
-      { method: req.method, headers, body, signal: gone.signal },
-      { req, res, caller },
-    );
+    let response;
+    try {
+      response = await this.options.yoga.fetch(`http://localhost${req.url}`, { method: req.method, headers, body, signal: gone.signal }, { req, res, caller });
+    } finally {
+      release();
+    }
     await sendNodeResponse(response, res, req, false);
   }
 }

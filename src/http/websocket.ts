@@ -4,6 +4,7 @@ import { type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Credential } from '../auth/credentials.js';
+import type { Release } from './environment-slots.js';
 import { describeError, log } from '../log.js';
 import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 
@@ -12,6 +13,8 @@ export interface WebSocketOptions {
   authenticate(authorization: string | undefined): Credential | Promise<Credential>;
   /** Null when the credential may send one more operation now; else why not (rate limit). */
   admit(credential: Credential): string | null;
+  /** Room for one operation among its environment's (null when the line is full), as over HTTP. */
+  slot(credential: Credential): Release | Promise<Release> | null;
   /** Largest message, as for an HTTP body. */
   maxPayloadBytes: number;
   /** Messages of any type a socket may send per second (twice that at once). */
@@ -32,6 +35,8 @@ interface Extra {
   request: IncomingMessage;
   socket: WebSocket;
   credential?: Credential;
+  /** The environment room each operation holds until its result (a stream: its start) is made. */
+  held?: Map<string, Release>;
 }
 
 type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;
@@ -76,10 +81,18 @@ export class GraphQLWebSocket {
       },
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const { request: req, credential } = ctx.extra;
         const refused = options.admit(credential!);
         if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
+        const release = await options.slot(credential!);
+        if (!release) return [new GraphQLError('Too many operations of this environment in progress: retry shortly', { extensions: { code: 'RATE_LIMITED' } })];
+        (ctx.extra.held ??= new Map()).set(id, release);
+        const refuse = (errors: readonly GraphQLError[]) => {
+          ctx.extra.held?.get(id)?.();
+          ctx.extra.held?.delete(id);
+          return [...errors];
+        };
         const enveloped = yoga.getEnveloped({
           req,
           websocket: true,
@@ -91,10 +104,10 @@ export class GraphQLWebSocket {
         try {
           document = enveloped.parse(payload.query);
         } catch (error) {
-          return [error as never];
+          return refuse([error as GraphQLError]);
         }
         const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return refuse(errors);
         const args: ExecutionArgs = {
           schema: enveloped.schema,
           document,
@@ -104,6 +117,10 @@ export class GraphQLWebSocket {
           rootValue: enveloped,
         };
         return args;
+      },
+      onOperation: (ctx, id) => {
+        ctx.extra.held?.get(id)?.();
+        ctx.extra.held?.delete(id);
       },
       // The status an error would have over HTTP means nothing on a socket (yoga drops it too).
       onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
@@ -167,6 +184,7 @@ export class GraphQLWebSocket {
         extra,
       );
       socket.once('close', (code, reason) => {
+        for (const release of extra.held?.values() ?? []) release();
         clearInterval(keepAlive);
         clearTimeout(pongWait);
         const environmentId = extra.credential?.principal.environmentId;
