@@ -1,5 +1,6 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
-import { lexicographicSortSchema } from 'graphql';
+import { type GraphQLScalarType, type GraphQLUnionType, lexicographicSortSchema } from 'graphql';
+import { InvalidArgumentsError } from '../sessions/errors.js';
 import { builder } from './builder.js';
 import './scalars.js';
 import './errors.js';
@@ -34,6 +35,20 @@ rootFields['_entities']!.description =
   'Sessions by federation keys, in the order given, null where none is yours; one query for the whole batch.';
 rootFields['_entities']!.args[0]!.description = 'The representations to resolve.';
 rootFields['_service']!.description = 'The subgraph SDL (no credentials needed).';
+
+// A representation names an entity type of this subgraph, else it is bad input, told by its
+// class (@apollo/subgraph would throw a plain Error naming no type, or resolve a wrong one).
+const entityTypes = new Set((schema.getType('_Entity') as GraphQLUnionType).getTypes().map((type) => type.name));
+const anyScalar = schema.getType('_Any') as GraphQLScalarType;
+const representation = (value: unknown) => {
+  if (!entityTypes.has((value as { __typename?: unknown } | null)?.__typename as string)) {
+    throw new InvalidArgumentsError(`A representation is an object whose __typename is ${[...entityTypes].join(' or ')}`);
+  }
+  return value;
+};
+const { parseValue, parseLiteral } = anyScalar;
+anyScalar.parseValue = (value) => representation(parseValue.call(anyScalar, value));
+anyScalar.parseLiteral = (node, variables) => representation(parseLiteral.call(anyScalar, node, variables));
 
 /** schema.graphql: the subgraph SDL, as `_service { sdl }` serves it. */
 export function printSchema(): string {

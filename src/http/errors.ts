@@ -76,10 +76,6 @@ export function maskError(error: unknown): Error {
   if (chain.some((e) => e instanceof SyntaxError) && !(isGraphQLError(error) && error.path)) {
     return topLevel(error, 'Malformed JSON in the request', 'BAD_REQUEST', 400);
   }
-  // A representation _entities cannot resolve (@apollo/subgraph names no type for it).
-  if (chain.some((e) => e instanceof Error && /_entities resolver|representation/i.test(e.message))) {
-    return topLevel(error, 'Invalid entity representation', 'BAD_USER_INPUT', 400);
-  }
   if (isDataException(error)) {
     return topLevel(error, 'Invalid input: a value cannot be stored', 'BAD_USER_INPUT', 400);
   }

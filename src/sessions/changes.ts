@@ -7,7 +7,7 @@ import { log } from '../log.js';
 import { RateLimitedError } from './errors.js';
 import type { Session } from './session.js';
 
-/** The channel the database trigger (drizzle/0002_session_changes.sql) notifies on every write. */
+/** The channel the database trigger notifies on, for writes to sessions some instance watches. */
 export const CHANGES_CHANNEL = 'session_changed';
 
 /** How long to wait before reading a changed row again when the read failed. */
@@ -168,7 +168,7 @@ export interface ChangesOptions {
 }
 
 /**
- * The live updates of one instance. Every write to a session row notifies (a trigger, in the
+ * The live updates of one instance. A write to a watched session notifies (a trigger, in the
  * writing transaction); each instance LISTENs on one connection and, for a session that has
  * subscribers here, reads the row once per change, however many subscribers wait on it, and
  * offers it to each. Reads of one session never overlap: changes arriving during a read cause one
