@@ -1,34 +1,96 @@
 import { z } from 'zod';
 
-const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
-  PGLITE_DIR: z.string().min(1).default('.data/pglite'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
-  DATABASE_TIMEOUT_MS: z.coerce.number().int().min(50).default(1000),
-  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).default(1000),
-  DATABASE_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
-  MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(65536),
-  NODE_ENV: z.string().default('development'),
-  GRAPHIQL: z.enum(['0', '1']).optional(),
-  RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
-  RATE_LIMIT_BURST: z.coerce.number().int().min(1).optional(),
-  FAILED_AUTH_PER_SECOND: z.coerce.number().min(0).default(2),
-  FAILED_AUTH_BURST: z.coerce.number().int().min(1).default(20),
-  TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-  SUBSCRIPTIONS_PER_CREDENTIAL: z.coerce.number().int().min(1).default(100),
-  CORS_ORIGINS: z
-    .string()
-    .default('')
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'a comma-separated list of origins like https://app.example.com, or *'),
+/**
+ * What the tables of settings in README.md and docs/API.md say about a variable besides what its
+ * schema says (type, range, default): its meaning, and how a default the schema cannot show reads.
+ */
+export interface SettingMeta {
+  description: string;
+  /** The default as the tables show it, when the schema has none or a computed one. */
+  defaultText?: string;
+}
+
+const setting = <T extends z.ZodType>(schema: T, description: string, defaultText?: string) =>
+  schema.meta({ description, ...(defaultText !== undefined && { defaultText }) } satisfies SettingMeta);
+
+/**
+ * Every environment variable the service reads, each declared once: its schema and its meaning.
+ * The documentation's tables are generated from here (`npm run docs:config`; a test fails while
+ * they differ), so a new setting is one entry in this object and one field of Config below.
+ */
+export const SETTINGS_SCHEMA = z.object({
+  PORT: setting(z.coerce.number().int().min(0).max(65535).default(4000), 'port to listen on; `0` takes any free port'),
+  HOST: setting(z.string().min(1).default('127.0.0.1'), 'address to listen on; `0.0.0.0` for every interface'),
+  DATABASE_URL: setting(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional()
+      .or(z.literal('').transform(() => undefined)),
+    '`postgres://…` or `postgresql://…`: a PostgreSQL server, through postgres.js. Unset: the embedded PGlite',
+    'unset',
+  ),
+  PGLITE_DIR: setting(
+    z.string().min(1).default('.data/pglite'),
+    'where the embedded database keeps its files; `memory://` keeps nothing. One process at a time',
+  ),
+  DATABASE_POOL_SIZE: setting(
+    z.coerce.number().int().min(1).max(1000).default(10),
+    "connections to the PostgreSQL server per instance; keep instances × pool size under the server's `max_connections`",
+  ),
+  DATABASE_TIMEOUT_MS: setting(
+    z.coerce.number().int().min(50).default(1000),
+    "statement deadline, from asking for a pool connection to the rows; also the server's `statement_timeout`",
+  ),
+  DATABASE_CONNECT_TIMEOUT_MS: setting(z.coerce.number().int().min(50).default(1000), 'longest wait for a new connection, startup included'),
+  DATABASE_IDLE_TIMEOUT_SECONDS: setting(z.coerce.number().int().min(1).default(30), 'idle pool connections close after this many seconds'),
+  MAX_REQUEST_BYTES: setting(
+    z.coerce.number().int().positive().default(65536),
+    'largest HTTP request body, in bytes; a larger one is refused (413) before any parsing',
+  ),
+  NODE_ENV: setting(
+    z.string().default('development'),
+    '`production` turns GraphiQL and field suggestions off, and creates no first environment',
+  ),
+  GRAPHIQL: setting(z.enum(['0', '1']).optional(), '`1` serves GraphiQL even in production; `0` turns it off', 'unset'),
+  RATE_LIMIT_PER_SECOND: setting(
+    z.coerce.number().min(0).default(100),
+    'sustained requests per second per credential (per client address without one); `0` turns the limit off',
+  ),
+  RATE_LIMIT_BURST: setting(
+    z.coerce.number().int().min(1).optional(),
+    'requests a credential may send at once after idling',
+    'twice the rate',
+  ),
+  FAILED_AUTH_PER_SECOND: setting(
+    z.coerce.number().min(0).default(2),
+    'failed authentications per second per client address; `0` turns the limit off',
+  ),
+  FAILED_AUTH_BURST: setting(z.coerce.number().int().min(1).default(20), 'failed authentications an address may make at once'),
+  TRUST_PROXY: setting(
+    z.coerce.number().int().min(0).max(10).default(0),
+    'proxies in front that append to `X-Forwarded-For`; the client address is read through them. `0` ignores the header',
+  ),
+  SHUTDOWN_GRACE_MS: setting(
+    z.coerce.number().int().min(0).default(10_000),
+    'how long SIGTERM or SIGINT waits for requests in flight before answering them 503',
+  ),
+  SUBSCRIPTIONS_PER_CREDENTIAL: setting(
+    z.coerce.number().int().min(1).default(100),
+    'live subscriptions (SSE or WebSocket) one credential may hold open on each instance',
+  ),
+  CORS_ORIGINS: setting(
+    z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+      .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'a comma-separated list of origins like https://app.example.com, or *'),
+    'comma-separated origins a browser may call from (`https://app.example.com`), or `*`; unset: none',
+    'unset',
+  ),
 });
+
+const schema = SETTINGS_SCHEMA;
 
 export interface Config {
   port: number;

@@ -3,6 +3,9 @@ import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from
 import { describe, expect, it } from 'vitest';
 import { schema } from '../src/graphql/schema.js';
 import { ROUTES } from '../src/http/rest.js';
+import { SETTINGS_SCHEMA } from '../src/config.js';
+import { CONDITIONS } from '../src/db/conditions.js';
+import { generatedSections, withSections } from '../scripts/docs-config.js';
 
 /**
  * Keeps docs/API.md honest without a server: its possibleTypes object, its status table and its
@@ -93,5 +96,30 @@ describe('docs/API.md', () => {
       const method = (c: string) => /-X (\w+)/.exec(c)?.[1] ?? 'GET';
       expect(curls.some((c) => method(c) === route.method), `${route.method} ${route.path}`).toBe(true);
     }
+  });
+
+  it('holds the settings and database-condition tables exactly as npm run docs:config writes them', () => {
+    const sections = generatedSections();
+    expect(Object.keys(sections).sort()).toEqual(['README.md', 'docs/API.md']);
+    for (const [file, generated] of Object.entries(sections)) {
+      const text = readFileSync(`${root}${file}`, 'utf8');
+      expect(withSections(file, text, generated), `${file} differs from the code: run npm run docs:config`).toBe(text);
+    }
+  });
+
+  it('lists exactly the variables of the config schema, and every database condition, in the tables', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const tableOf = (text: string, name: string) => text.slice(text.indexOf(`<!-- generated:${name} `), text.indexOf(`<!-- /generated:${name} -->`));
+    const variables = (table: string) => [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const names = Object.keys(SETTINGS_SCHEMA.shape);
+    expect(names).toEqual(expect.arrayContaining(['DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'DATABASE_CONNECT_TIMEOUT_MS', 'DATABASE_IDLE_TIMEOUT_SECONDS', 'TRUST_PROXY']));
+    expect(variables(tableOf(readme, 'settings'))).toEqual(names);
+    expect(variables(tableOf(doc, 'settings'))).toEqual(names);
+    const conditions = [...tableOf(doc, 'database-conditions').matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
+    expect(conditions).toEqual(Object.keys(CONDITIONS));
+  });
+
+  it('refuses to write into a file that lost a marker, rather than skipping it', () => {
+    expect(() => withSections('README.md', 'no markers here', { settings: '| x |' })).toThrow(/has no <!-- generated:settings/);
   });
 });

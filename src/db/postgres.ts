@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import postgres from 'postgres';
+import { describeCondition, diagnose, isUnavailableCode } from './conditions.js';
 import { describeError, log } from '../log.js';
 
 /**
@@ -42,6 +43,8 @@ export class DatabaseTimeoutError extends Error {
 class Health {
   private down = false;
 
+  constructor(private readonly url: string) {}
+
   ok(): void {
     if (!this.down) return;
     this.down = false;
@@ -51,21 +54,9 @@ class Health {
   failed(error: unknown): void {
     if (this.down) return;
     this.down = true;
-    log.warn(`database unreachable (${describeError(error)}); answering 503 until it is back`);
+    const condition = diagnose(error, this.url);
+    log.warn(`database unreachable: ${condition ? describeCondition(condition) : describeError(error)}; answering 503 until it is back`);
   }
-}
-
-/**
- * Error codes that mean the database is away (refusing, unreachable, restarting, overloaded or
- * not answering in time), not that the statement is wrong: SQLSTATE classes 08 and 57P0x,
- * 53300 (too many connections), 57014 (cancelled: our deadline or statement_timeout), and
- * the socket and postgres.js connection codes.
- */
-const UNAVAILABLE =
-  /^(08|57P0|53300$|57014$)|^(ECONN|EPIPE$|ETIMEDOUT$|EHOSTUNREACH$|ENETUNREACH$|CONNECT_TIMEOUT$|CONNECTION_|DATABASE_TIMEOUT$)/;
-
-export function isUnavailableCode(code: string | undefined): boolean {
-  return code !== undefined && UNAVAILABLE.test(code);
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -544,7 +535,7 @@ function bounded(sql: Sql, deadlines: Deadlines, health: Health, guard: Connecti
  * when TCP gives up; terminate TLS in a local proxy (pgbouncer) to have both.
  */
 export function boundedPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts): { sql: Sql; stop(): void } {
-  const health = new Health();
+  const health = new Health(url);
   const tls = /[?&](ssl|sslmode)=(?!disable)/.test(url);
   // Above statement_timeout, so a statement the server still works on is never cut.
   const guard = tls ? null : new ConnectionGuard(timeouts.statementMs + 500);

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { isUnavailableCode } from '../db/postgres.js';
+import { isUnavailableCode } from '../db/conditions.js';
 import { ForbiddenError, InvalidArgumentsError, RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
 
 // Duck-typed: graphql's CommonJS and ES builds can both be loaded, and instanceof fails across them.

@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { parseAuthorization } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
 import type { Database } from '../db/client.js';
-import { log } from '../log.js';
+import { unreadyReport } from '../db/conditions.js';
+import { DatabaseTimeoutError } from '../db/postgres.js';
+import { describeError, log } from '../log.js';
+import { VERSION } from '../version.js';
 import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
 import { answerOperation, type GraphQLServer, MAX_BATCH, resultMediaType } from './graphql.js';
 import { send } from './respond.js';
@@ -24,6 +27,8 @@ export interface HttpOptions {
   corsOrigins: readonly string[];
   /** False while the process still waits for its database at start. */
   ready: () => boolean;
+  /** While not ready: why the last attempt to reach the database failed (none yet: undefined). */
+  startupError?: () => unknown;
   /** Proxies in front of the service that append to X-Forwarded-For (0: trust none). */
   trustProxyHops: number;
   /** Ends every live subscription (at shutdown: event streams would otherwise hold it up). */
@@ -49,7 +54,7 @@ function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timed out')), ms);
+      timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -157,12 +162,12 @@ export class HttpServer {
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (!this.cors(req, res)) return;
-    if (path === '/health') return send(res, 200, { status: 'ok' });
+    if (path === '/health') return send(res, 200, { status: 'ok', version: VERSION });
     if (path === '/ready') return this.ready(res);
     const rest = path.startsWith('/api/');
     if (!rest && path !== '/graphql') return send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql, the REST API /api/v1' });
     if (!this.options.ready()) {
-      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet', 'SERVICE_UNAVAILABLE'), {
+      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet (GET /ready says why)', 'SERVICE_UNAVAILABLE'), {
         'retry-after': '1',
       });
     }
@@ -196,11 +201,11 @@ export class HttpServer {
 
   private async ready(res: ServerResponse): Promise<void> {
     try {
-      if (!this.options.ready()) throw new Error('not migrated yet');
+      if (!this.options.ready()) throw this.options.startupError?.() ?? 'the service is migrating its database';
       await timeout(this.options.database.ping(), READY_TIMEOUT_MS);
       send(res, 200, { status: 'ready' });
-    } catch {
-      send(res, 503, { status: 'unavailable', reason: 'the database does not answer' }, { 'retry-after': '1' });
+    } catch (error) {
+      send(res, 503, unreadyReport(this.options.database.diagnose(error), describeError(error)), { 'retry-after': '1' });
     }
   }
 
