@@ -4,7 +4,7 @@ import { apiKeys, environments } from '../db/schema.js';
 import { RateLimitedError, UnauthenticatedError } from '../sessions/errors.js';
 import { type RateLimit, RateLimiter } from './rate-limit.js';
 import { TtlCache } from './cache.js';
-import { hashSecretKey, looksLikeSecretKey, sameHash } from './keys.js';
+import { hashSecretKey, isPlaceholderKey, looksLikeSecretKey, placeholderKeyMessage, sameHash } from './keys.js';
 import type { Principal } from './principal.js';
 import { claimedEnvironment, verifyPublicToken } from './tokens.js';
 
@@ -86,6 +86,7 @@ export class Authenticator {
   }
 
   private async verify(credential: string, address: string): Promise<Principal> {
+    if (isPlaceholderKey(credential)) throw new UnauthenticatedError(placeholderKeyMessage(credential));
     if (looksLikeSecretKey(credential)) {
       // Only the SHA-256 digest is looked up, never the key, so lookup timing says nothing about
       // a key; the stored digest is then compared in constant time rather than with ===.

@@ -13,7 +13,7 @@ import { type Context, createContext } from '../graphql/builder.js';
 import { hasOneOperation, isSubscription, useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
-import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
+import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes, useNotAcceptableExplained } from './errors.js';
 import { log } from '../log.js';
 
 /**
@@ -140,6 +140,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
       ...armor(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
+      useNotAcceptableExplained(options.graphiql),
       // Compiled execution; @envelop/graphql-jit caches compiled queries by document alone, so
       // only documents of one operation use it. Not subscriptions: graphql-jit hands a
       // subscription's subscribe function no literal arguments (only variables).
