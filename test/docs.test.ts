@@ -122,4 +122,12 @@ describe('docs/API.md', () => {
   it('refuses to write into a file that lost a marker, rather than skipping it', () => {
     expect(() => withSections('README.md', 'no markers here', { settings: '| x |' })).toThrow(/has no <!-- generated:settings/);
   });
+
+  it('carries an MIT LICENSE and says so in package.json; the CHANGELOG starts with package.json\'s version', () => {
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string; license: string };
+    expect(pkg.license).toBe('MIT');
+    expect(readFileSync(`${root}LICENSE`, 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} /);
+    const changelog = readFileSync(`${root}CHANGELOG.md`, 'utf8');
+    expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);
+  });
 });

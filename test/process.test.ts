@@ -92,6 +92,8 @@ describe.each(drivers)('npm start on %s', (driver) => {
   it('prints a dev key on first start, serves GraphiQL, runs the README mutation, stops on SIGTERM', async () => {
     const { child, output } = start();
     const [, url] = await waitFor(child, /listening on (http:\/\/[\d.:]+)\/graphql/, output);
+    expect(output.text).toContain(`sessions-gateway ${VERSION} listening on ${url}/graphql (database: `);
+    expect(output.text).toContain(`; Node.js ${process.versions.node})`);
     const [, key] = await waitFor(child, /^\s+(tr_dev_[\w-]+)$/m, output);
     expect(output.text).toContain(`Open GraphiQL at ${url}/graphql`);
 
