@@ -130,4 +130,11 @@ describe('docs/API.md', () => {
     const changelog = readFileSync(`${root}CHANGELOG.md`, 'utf8');
     expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);
   });
+
+  it("says in the README's limits table both statuses of a request error: 400, and 200 for application/json", () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const rows = readme.split('\n').filter((line) => line.startsWith('|') && /GRAPHQL_(VALIDATION|PARSE)_FAILED/.test(line));
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    for (const row of rows) expect(row, row).toMatch(/400.*200 .*application\/json/);
+  });
 });
