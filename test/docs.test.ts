@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
@@ -136,5 +137,23 @@ describe('docs/API.md', () => {
     const rows = readme.split('\n').filter((line) => line.startsWith('|') && /GRAPHQL_(VALIDATION|PARSE)_FAILED/.test(line));
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const row of rows) expect(row, row).toMatch(/400.*200 .*application\/json/);
+  });
+
+  it("has CI run the suite on the current LTS line of Node.js too, one the README names, and a guard against running it on another", () => {
+    const ci = readFileSync(`${root}.ci/run`, 'utf8');
+    const lts = /^NODE_LTS=(\d+)\.\d+\.\d+$/m.exec(ci)?.[1];
+    expect(lts, 'NODE_LTS in .ci/run').toBeDefined();
+    expect(Number(lts)).toBeGreaterThanOrEqual(24);
+    expect(ci).toMatch(/^PATH="\$node_bin:\$PATH" REQUIRE_NODE_MAJOR="\$\{NODE_LTS%%\.\*\}" npm test$/m);
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    expect(readme).toContain(`CI (\`.ci/run\`) runs the whole suite on Node.js\n20 and on ${lts}`);
+    expect(readme).toMatch(/EBADENGINE/);
+    // The guard every test file loads: it refuses a Node.js other than the one asked for.
+    const guard = (major: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'test/setup/node-version.ts'], { cwd: root, env: { ...process.env, REQUIRE_NODE_MAJOR: major }, encoding: 'utf8' });
+    const other = guard('19');
+    expect(other.status).not.toBe(0);
+    expect(other.stderr).toContain(`REQUIRE_NODE_MAJOR=19, but the suite runs on Node.js ${process.versions.node}`);
+    expect(guard(process.versions.node.split('.')[0]!).status).toBe(0);
   });
 });
