@@ -16,6 +16,8 @@ export interface App {
   yoga: GraphQLServer;
   /** False until the database is migrated: until then every API request answers 503. */
   ready: boolean;
+  /** While not ready: the last failed attempt to reach the database, which /ready explains. */
+  startupError?: unknown;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
     rateLimit: app.config.rateLimit,
     corsOrigins: app.config.corsOrigins,
     ready: () => app.ready,
+    startupError: () => app.startupError,
     trustProxyHops: app.config.trustProxyHops,
     limits: app.config.limits,
     endSubscriptions: () => void app.sessions.changes.close().catch((error: unknown) => log.warn('ending live updates failed', error)),

@@ -3,8 +3,10 @@ import { buildApp, listen } from './app.js';
 import { createFirstEnvironment, isEmpty } from './auth/environments.js';
 import { type Config, loadConfig } from './config.js';
 import { openDatabase } from './db/client.js';
+import { describeCondition, STARTUP_RETRY } from './db/conditions.js';
 import { DataDirLockedError } from './db/lock.js';
 import { describeError, log } from './log.js';
+import { VERSION } from './version.js';
 
 // A fault nobody awaited (a driver's background work during an outage, say) is logged; the
 // process keeps serving, and /ready tells whether the database answers.
@@ -54,7 +56,7 @@ if (codeFromStringsAllowed()) {
   );
 }
 const where = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite at ${config.pgliteDir}`;
-console.log(`sessions-gateway listening on ${url}/graphql (database: ${where})`);
+console.log(`sessions-gateway ${VERSION} listening on ${url}/graphql (database: ${where}; Node.js ${process.versions.node})`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -75,17 +77,36 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** Migrates, retrying until the database answers; /ready is 503 and the API answers 503 meanwhile. */
+/**
+ * Migrates, retrying until the database answers; /ready (which says why) and the API answer 503
+ * meanwhile. A condition is logged in plain words when it starts, then at its cadence (STARTUP_RETRY).
+ */
 async function start(): Promise<void> {
+  const since = Date.now();
+  let reported: { what: string; at: number } | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
       await app.database.migrate();
+      app.startupError = undefined;
+      if (reported) log.info(`database ready after ${Math.round((Date.now() - since) / 1000)} s`);
       return;
     } catch (error) {
       if (stopping) return;
-      const wait = Math.min(5000, 500 * attempt);
-      log.warn(`database not ready (${describeError(error)}); retrying in ${wait} ms`);
-      await sleep(wait);
+      app.startupError = error;
+      const condition = app.database.diagnose(error);
+      const heals = condition?.heals ?? true;
+      const what = condition ? describeCondition(condition) : describeError(error);
+      const { healing, lasting } = STARTUP_RETRY;
+      const now = Date.now();
+      if (!reported || reported.what !== what || now - reported.at >= (heals ? healing.logEveryMs : lasting.logEveryMs)) {
+        reported = { what, at: now };
+        log.warn(
+          heals
+            ? `database not ready: ${what}. This can pass by itself: retrying every few seconds`
+            : `database not ready: ${what}. Waiting will not fix this: retrying every ${lasting.retryMs / 1000} s until it is fixed`,
+        );
+      }
+      await sleep(heals ? Math.min(healing.maxRetryMs, 500 * attempt) : lasting.retryMs);
     }
   }
 }
@@ -98,7 +119,7 @@ async function firstStart(): Promise<void> {
           '',
           'No environment exists yet. In production none is created for you; make one with:',
           '',
-          '  npm run cli -- env create --slug production --type PRODUCTION',
+          '  npm run -s cli -- env create --slug production --type PRODUCTION',
           '',
         ].join('\n'),
       );

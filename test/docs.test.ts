@@ -1,9 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { CONTRACT_STATUS } from '../src/http/errors.js';
 import { readFileSync } from 'node:fs';
 import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { schema } from '../src/graphql/schema.js';
 import { ROUTES } from '../src/http/rest.js';
+import { SETTINGS_SCHEMA } from '../src/config.js';
+import { CONDITIONS } from '../src/db/conditions.js';
+import { generatedSections, withSections } from '../scripts/docs-config.js';
 
 /**
  * Keeps docs/API.md honest without a server: its possibleTypes object, its status table and its
@@ -90,5 +94,63 @@ describe('docs/API.md', () => {
       const method = (c: string) => /-X (\w+)/.exec(c)?.[1] ?? 'GET';
       expect(curls.some((c) => method(c) === route.method), `${route.method} ${route.path}`).toBe(true);
     }
+  });
+
+  it('holds the settings and database-condition tables exactly as npm run docs:config writes them', () => {
+    const sections = generatedSections();
+    expect(Object.keys(sections).sort()).toEqual(['README.md', 'docs/API.md']);
+    for (const [file, generated] of Object.entries(sections)) {
+      const text = readFileSync(`${root}${file}`, 'utf8');
+      expect(withSections(file, text, generated), `${file} differs from the code: run npm run docs:config`).toBe(text);
+    }
+  });
+
+  it('lists exactly the variables of the config schema, and every database condition, in the tables', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const tableOf = (text: string, name: string) => text.slice(text.indexOf(`<!-- generated:${name} `), text.indexOf(`<!-- /generated:${name} -->`));
+    const variables = (table: string) => [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const names = Object.keys(SETTINGS_SCHEMA.shape);
+    expect(names).toEqual(expect.arrayContaining(['DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'DATABASE_CONNECT_TIMEOUT_MS', 'DATABASE_IDLE_TIMEOUT_SECONDS', 'TRUST_PROXY']));
+    expect(variables(tableOf(readme, 'settings'))).toEqual(names);
+    expect(variables(tableOf(doc, 'settings'))).toEqual(names);
+    const conditions = [...tableOf(doc, 'database-conditions').matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
+    expect(conditions).toEqual(Object.keys(CONDITIONS));
+  });
+
+  it('refuses to write into a file that lost a marker, rather than skipping it', () => {
+    expect(() => withSections('README.md', 'no markers here', { settings: '| x |' })).toThrow(/has no <!-- generated:settings/);
+  });
+
+  it('carries an MIT LICENSE and says so in package.json; the CHANGELOG starts with package.json\'s version', () => {
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string; license: string };
+    expect(pkg.license).toBe('MIT');
+    expect(readFileSync(`${root}LICENSE`, 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} /);
+    const changelog = readFileSync(`${root}CHANGELOG.md`, 'utf8');
+    expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);
+  });
+
+  it("says in the README's limits table both statuses of a request error: 400, and 200 for application/json", () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const rows = readme.split('\n').filter((line) => line.startsWith('|') && /GRAPHQL_(VALIDATION|PARSE)_FAILED/.test(line));
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    for (const row of rows) expect(row, row).toMatch(/400.*200 .*application\/json/);
+  });
+
+  it("has CI run the suite on the current LTS line of Node.js too, one the README names, and a guard against running it on another", () => {
+    const ci = readFileSync(`${root}.ci/run`, 'utf8');
+    const lts = /^NODE_LTS=(\d+)\.\d+\.\d+$/m.exec(ci)?.[1];
+    expect(lts, 'NODE_LTS in .ci/run').toBeDefined();
+    expect(Number(lts)).toBeGreaterThanOrEqual(24);
+    expect(ci).toMatch(/^PATH="\$node_bin:\$PATH" REQUIRE_NODE_MAJOR="\$\{NODE_LTS%%\.\*\}" npm test$/m);
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    expect(readme).toContain(`CI (\`.ci/run\`) runs the whole suite on Node.js\n20 and on ${lts}`);
+    expect(readme).toMatch(/EBADENGINE/);
+    // The guard every test file loads: it refuses a Node.js other than the one asked for.
+    const guard = (major: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'test/setup/node-version.ts'], { cwd: root, env: { ...process.env, REQUIRE_NODE_MAJOR: major }, encoding: 'utf8' });
+    const other = guard('19');
+    expect(other.status).not.toBe(0);
+    expect(other.stderr).toContain(`REQUIRE_NODE_MAJOR=19, but the suite runs on Node.js ${process.versions.node}`);
+    expect(guard(process.versions.node.split('.')[0]!).status).toBe(0);
   });
 });

@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import { batchRequests } from 'graphql-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { baseCreateInput, drivers, GET, type TestApp, startTestApp, UPDATE } from './support.js';
+import { NOT_ACCEPTABLE } from '../src/http/errors.js';
+import { baseCreateInput, drivers, GET, RawConnection, rawRequest, type TestApp, startTestApp, UPDATE } from './support.js';
+
+const root = new URL('..', import.meta.url).pathname;
 
 const post = (t: TestApp, body: unknown, headers: Record<string, string> = {}) =>
   t.fetch('/graphql', {
@@ -271,3 +276,92 @@ describe('CORS_ORIGINS', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe.each(drivers)('what a first hour meets on %s', (driver) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(driver);
+  });
+  afterAll(() => t?.close());
+
+  it("names GraphiQL's placeholder key as the placeholder, and where the real key is, without a lookup", async () => {
+    t.queries.length = 0;
+    const body = JSON.stringify({ query: GET, variables: { id: 'x' } });
+    for (const placeholder of ['tr_dev_...', 'tr_dev_…']) {
+      // As curl sends it: the README's ellipsis goes out as UTF-8 bytes (fetch refuses to send it).
+      const connection = await RawConnection.open(t.url);
+      connection.write(Buffer.concat([
+        Buffer.from(rawRequest('POST', '/graphql', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: 'Bearer ' }).replace(/\r\n\r\n$/, '')),
+        Buffer.from(`${placeholder}\r\n\r\n${body}`, 'utf8'),
+      ]));
+      const response = await connection.response();
+      connection.socket.destroy();
+      expect(response.status).toBe(401);
+      const { errors } = JSON.parse(response.body);
+      expect(errors[0]).toEqual({
+        message: `${placeholder} is the placeholder GraphiQL and the README show, not a key: put in its place the secret key npm start printed on its first start (lost it? \`npm run -s cli -- key rotate --env dev\` makes a new one)`,
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+    const rest = await t.fetch('/api/v1/sessions/chat_1234', { headers: { authorization: 'Bearer tr_dev_...' } });
+    expect(rest.status).toBe(401);
+    expect(((await rest.json()) as any).error).toMatch(/^tr_dev_\.\.\. is the placeholder/);
+    expect(t.queries.filter((q) => q.includes('"api_keys"'))).toEqual([]);
+    // A made-up key of the same shape is still just an invalid one.
+    const wrong = await post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer tr_dev_${'x'.repeat(32)}` });
+    expect(((await wrong.json()) as any).errors[0].message).toBe('Invalid or revoked secret key');
+  });
+});
+
+describe('GraphiQL asked for while it is off (NODE_ENV=production)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { NODE_ENV: 'production' });
+  });
+  afterAll(() => t?.close());
+
+  it('answers the page a browser asks for with 406 and one line saying why and how to turn it on', async () => {
+    for (const accept of ['text/html', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8']) {
+      const response = await t.fetch('/graphql', { headers: { accept } });
+      expect(response.status).toBe(406);
+      expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+      expect(await response.text()).toBe(`${NOT_ACCEPTABLE.graphiqlOff}\n`);
+    }
+    expect(NOT_ACCEPTABLE.graphiqlOff).toMatch(/NODE_ENV=production .* GRAPHIQL=1/);
+    // An operation over GET from the same browser still runs.
+    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'text/html, application/json' } });
+    expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('answers an Accept that allows nothing served with 406 and a line naming what is', async () => {
+    const response = await post(t, { query: '{ __typename }' }, { accept: 'text/plain' });
+    expect(response.status).toBe(406);
+    expect(await response.text()).toBe(`${NOT_ACCEPTABLE.nothingFits}\n`);
+  });
+});
+
+describe('a production install (npm ci with NODE_ENV=production: no devDependencies)', () => {
+  it('has every package npm start and the CLI import, build step included', async () => {
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
+    const imported = new Set<string>();
+    for (const entry of ['src/main.ts', 'src/cli.ts']) {
+      const { metafile } = await build({ entryPoints: [`${root}${entry}`], bundle: true, platform: 'node', format: 'esm', packages: 'external', write: false, metafile: true, logLevel: 'silent' });
+      for (const input of Object.values(metafile.inputs)) {
+        for (const { path, external } of input.imports) if (external && !path.startsWith('node:')) imported.add(packageName(path));
+      }
+    }
+    // What the scripts themselves run: the build (esbuild) before npm start, tsx for the CLI.
+    imported.add('esbuild');
+    expect(pkg.scripts['prestart']).toBe('node scripts/build.mjs');
+    imported.add('tsx');
+    expect(pkg.scripts['cli']).toContain('--import tsx');
+    expect(imported.size).toBeGreaterThan(10);
+    expect([...imported].filter((name) => !(name in pkg.dependencies)).sort()).toEqual([]);
+  });
+});
+
+/** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
+function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}

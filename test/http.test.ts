@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp, type Listening, listen } from '../src/app.js';
@@ -32,8 +33,12 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     });
   const codeOf = async (response: Response) => ((await response.json()) as any).errors?.[0]?.extensions?.code;
 
-  it('answers /health with 200 and /ready with 200 while the database is reachable', async () => {
-    expect((await fetch(`${url}/health`)).status).toBe(200);
+  it("answers /health with 200 and package.json's version, and /ready with 200 while the database is reachable", async () => {
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await health.json()).toEqual({ status: 'ok', version });
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
     expect((await fetch(`${url}/ready`)).status).toBe(200);
   });
 

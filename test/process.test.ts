@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERSION } from '../src/version.js';
 import { type Driver, drivers, freshDatabase, RawConnection, rawRequest } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -36,16 +37,17 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv) {
 }
 
 /**
- * A failed `npm run …`: a non-zero exit, and on stdout only npm's own one JSON object (json mode,
- * set in .npmrc), never a partial result; the message is on stderr.
+ * A failed CLI command: a non-zero exit, nothing on stdout (never a partial result, nor npm's
+ * own JSON), and one plain line on stderr saying what is wrong and what to do.
  */
-function expectFailed(result: { code: number | null; stdout: string }) {
+function expectFailed(result: { code: number | null; stdout: string; stderr: string }) {
   expect(result.code).not.toBe(0);
-  expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: result.code } });
+  expect(result.stdout).toBe('');
+  expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: \S/)]);
 }
 
-/** `npm run cli -- …`, exactly as the README says. */
-const cli = (args: string[], env: NodeJS.ProcessEnv) => run('npm', ['run', 'cli', '--', ...args], env);
+/** `npm run -s cli -- …`, exactly as the README says. */
+const cli = (args: string[], env: NodeJS.ProcessEnv) => run('npm', ['run', '-s', 'cli', '--', ...args], env);
 
 function waitFor(child: ChildProcess, pattern: RegExp, output: { text: string }): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -90,6 +92,8 @@ describe.each(drivers)('npm start on %s', (driver) => {
   it('prints a dev key on first start, serves GraphiQL, runs the README mutation, stops on SIGTERM', async () => {
     const { child, output } = start();
     const [, url] = await waitFor(child, /listening on (http:\/\/[\d.:]+)\/graphql/, output);
+    expect(output.text).toContain(`sessions-gateway ${VERSION} listening on ${url}/graphql (database: `);
+    expect(output.text).toContain(`; Node.js ${process.versions.node})`);
     const [, key] = await waitFor(child, /^\s+(tr_dev_[\w-]+)$/m, output);
     expect(output.text).toContain(`Open GraphiQL at ${url}/graphql`);
     // npm start runs with code generation from strings off: nothing a request sends can become code.
@@ -252,7 +256,7 @@ describe.each(drivers)('npm start with NODE_ENV=production on an empty %s databa
     const output = { text: '' };
     child.stdout.on('data', (d) => (output.text += d));
     child.stderr.on('data', (d) => (output.text += d));
-    await waitFor(child, /npm run cli -- env create --slug production --type PRODUCTION/, output);
+    await waitFor(child, /npm run -s cli -- env create --slug production --type PRODUCTION/, output);
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -307,10 +311,26 @@ describe.each(drivers)('CLI on %s', (driver) => {
     );
   }, 120_000);
 
-  it('shows npm’s own errors: an unknown script fails loudly', async () => {
+  it("leaves npm's output npm's (no json mode); the CLI's stdout holds only its result", async () => {
+    expect((await run('npm', ['config', 'get', 'json'], setup.env)).stdout.trim()).toBe('false');
     const unknown = await run('npm', ['run', 'no-such-script'], setup.env);
     expect(unknown.code).not.toBe(0);
+    expect(unknown.stdout).toBe('');
     expect(unknown.stderr).toContain('Missing script: "no-such-script"');
+    // Without -s npm announces the script on stdout first: why every CLI command in the README says -s.
+    const announced = await run('npm', ['run', 'cli', '--', '--version'], setup.env);
+    expect(announced.stdout).toBe(`\n> sessions-gateway@${VERSION} cli\n> exec node --import tsx src/cli.ts --version\n\n${VERSION}\n`);
+    expect((await cli(['--version', '--json'], setup.env)).stdout).toBe(`{"version":"${VERSION}"}\n`);
+  }, 60_000);
+
+  it('refuses a missing command or an unknown option on stderr alone, with the usage', async () => {
+    for (const args of [[], ['env', 'create', '--slugg', 'x', '--json']]) {
+      const refused = await cli(args, setup.env);
+      expect(refused.code).toBe(2);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toMatch(/^error: (no command given|Unknown option '--slugg')/);
+      expect(refused.stderr).toContain('usage: npm run -s cli -- <command> [options]');
+    }
   }, 60_000);
 
   it('migrate succeeds on an up-to-date database, and errors go to stderr with a non-zero exit', async () => {

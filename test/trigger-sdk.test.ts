@@ -83,6 +83,31 @@ describe.each(drivers)('@trigger.dev/sdk sessions.* on %s', (driver) => {
     expect(await t.row(env.environmentId, row.id)).toEqual(columns);
   });
 
+  it("answers sessions.start with an ApiError saying what to do instead (no runs here), creating nothing, not retried", async () => {
+    // Its default retries would be spent on a 5xx: the answer tells it not to (x-should-retry: false).
+    configure({ baseURL: t.url, accessToken: env.secretKey });
+    try {
+      const started = await sessions
+        .start({ type: 'chat.agent', taskIdentifier: 'my-chat', externalId: 'sdk-start', triggerConfig: { basePayload: { model: 'small' } } })
+        .catch((e: unknown) => e);
+      expect(started).toBeInstanceOf(ApiError);
+      expect((started as ApiError).status).toBe(501);
+      expect((started as ApiError).message).toMatch(
+        /^sessions\.start is not served here: it triggers the session's first run and returns its runId, and this service triggers no runs\. Create the session with POST \/api\/v1\/sessions .* or with the GraphQL createSession mutation/,
+      );
+    } finally {
+      configure({ baseURL: t.url, accessToken: env.secretKey, requestOptions: { retry: { maxAttempts: 1 } } });
+    }
+    expect(await t.row(env.environmentId, 'sdk-start')).toBeNull();
+    // Without the SDK's header the route creates, as documented.
+    const created = await t.fetch('/api/v1/sessions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'chat.agent', taskIdentifier: 'my-chat', externalId: 'sdk-start', triggerConfig: { basePayload: {} } }),
+    });
+    expect(created.status).toBe(201);
+  });
+
   it('closes (idempotent, first reason kept)', async () => {
     const row = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'sdk-close' }));
     const closed = await sessions.close('sdk-close', { reason: 'done' });

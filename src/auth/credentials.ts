@@ -5,7 +5,7 @@ import { apiKeys, environments } from '../db/schema.js';
 import { textArray } from '../db/text-array.js';
 import { UnauthenticatedError } from './errors.js';
 import { LookupCache } from './cache.js';
-import { hashSecretKey, looksLikeSecretKey, sameHash } from './keys.js';
+import { hashSecretKey, isPlaceholderKey, looksLikeSecretKey, placeholderKeyMessage, sameHash } from './keys.js';
 import type { Principal } from '../sessions/principal.js';
 import { claimedEnvironment, signPublicToken, verifyPublicToken } from './tokens.js';
 
@@ -99,6 +99,7 @@ export class Authenticator {
    */
   authenticate(authorization: string | null | undefined): Credential | Promise<Credential> {
     const credential = parseAuthorization(authorization);
+    if (isPlaceholderKey(credential)) throw new UnauthenticatedError(placeholderKeyMessage(credential));
     if (!looksLikeSecretKey(credential)) return this.publicToken(credential);
     // Only the SHA-256 digest is looked up, never the key, so lookup timing says nothing about a
     // key; the stored digest is then compared in constant time rather than with ===.

@@ -21,6 +21,18 @@ export function looksLikeSecretKey(credential: string): boolean {
   return Object.values(KEY_PREFIX).some((prefix) => credential.startsWith(prefix));
 }
 
+/**
+ * GraphiQL's Headers tab and the README show a placeholder where the key goes (`tr_dev_...`, or
+ * `tr_dev_…`, which curl sends as UTF-8 and Node reads as Latin-1); sent as it is, it is told apart
+ * from a wrong key, and says where the real one is.
+ */
+export function isPlaceholderKey(credential: string): boolean {
+  return looksLikeSecretKey(credential) && /^tr_[a-z]+_(\.\.\.|…|\u00e2\u0080\u00a6)$/.test(credential);
+}
+
+export const placeholderKeyMessage = (credential: string) =>
+  `${credential.replace('\u00e2\u0080\u00a6', '…')} is the placeholder GraphiQL and the README show, not a key: put in its place the secret key npm start printed on its first start (lost it? \`npm run -s cli -- key rotate --env dev\` makes a new one)`;
+
 /** Keys carry enough entropy that one SHA-256 is as safe as a slow hash, and costs microseconds. */
 export function hashSecretKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');

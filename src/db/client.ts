@@ -5,6 +5,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type DatabaseCondition, diagnose } from './conditions.js';
 import { type ListenHandlers, type Listener, PostgresListener } from './listen.js';
 import { lockDataDir } from './lock.js';
 import { boundedPostgres, DEFAULT_TIMEOUTS, type DatabaseTimeouts } from './postgres.js';
@@ -19,6 +20,8 @@ export interface Database {
   migrate(): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /** What a failure to reach this database means and what to do, or null for another error. */
+  diagnose(error: unknown): DatabaseCondition | null;
   /** LISTEN on a channel, on a connection of its own, for as long as the listener is open. */
   listen(channel: string, handlers: ListenHandlers): Promise<Listener>;
   close(): Promise<void>;
@@ -81,6 +84,7 @@ function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts,
     async ping() {
       await db.execute(sql`select 1`);
     },
+    diagnose: (error) => diagnose(error, url),
     listen: async (channel, handlers) =>
       new PostgresListener(url, channel, handlers, {
         heartbeatMs: 2000,
@@ -116,6 +120,7 @@ async function openPglite(dir: string, logger: Logger): Promise<Database> {
     async ping() {
       await db.execute(sql`select 1`);
     },
+    diagnose: (error) => diagnose(error),
     // In-process: nothing to lose, nothing to resume.
     async listen(channel, handlers) {
       const unlisten = await client.listen(channel, handlers.message);

@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
-import { DatabaseTimeoutError, errorCode, type Health, isUnavailableCode } from './availability.js';
+import { DatabaseTimeoutError, errorCode, type Health } from './availability.js';
+import { isUnavailableCode } from './conditions.js';
 
 /**
  * postgres.js puts no deadline on a statement: one waiting for a pool connection, or on a

@@ -23,7 +23,7 @@ export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { statementMs: 1000, connectMs
  * when TCP gives up; terminate TLS in a local proxy (pgbouncer) to have both.
  */
 export function boundedPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts): { sql: postgres.Sql; stop(): void } {
-  const health = new Health();
+  const health = new Health(url);
   const tls = /[?&](ssl|sslmode)=(?!disable)/.test(url);
   // Above statement_timeout, so a statement the server still works on is never cut.
   const guard = tls ? null : new ConnectionGuard(timeouts.statementMs + 500);

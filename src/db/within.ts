@@ -1,3 +1,5 @@
+import { DatabaseTimeoutError } from './availability.js';
+
 /**
  * `promise`, or a rejection once `ms` have passed without it settling. The rejection waits one
  * more turn of the event loop (setImmediate runs after pending I/O): after the loop stalled, an
@@ -8,7 +10,7 @@ export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${ms} ms`))), ms);
+      timer = setTimeout(() => setImmediate(() => reject(new DatabaseTimeoutError(ms))), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -14,7 +14,7 @@ import { useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
 import type { SessionsService } from '../sessions/service.js';
 import { boundedParserCache } from './document-cache.js';
-import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes } from './errors.js';
+import { applyContractCodes, isExpectedError, maskError, useContractErrorCodes, useNotAcceptableExplained } from './errors.js';
 import { log } from '../log.js';
 
 /**
@@ -145,6 +145,7 @@ export function createGraphQLServer(options: GraphQLOptions) {
       ...armor(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
+      useNotAcceptableExplained(options.graphiql),
     ],
   });
 }

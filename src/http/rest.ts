@@ -121,6 +121,11 @@ function expectedVersionOf(req: IncomingMessage): number | null {
 }
 
 class PreconditionFailedError extends Error {}
+class NotServedError extends Error {
+  constructor(readonly refusal: { status: number; message: string }) {
+    super(refusal.message);
+  }
+}
 class BadRequestError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +233,11 @@ export interface Route {
   query?: QueryParameter[];
   /** Conditional on If-Match. */
   conditional?: boolean;
+  /**
+   * Callers that expect what the route does not do, told by a header only they send: answered
+   * `status` (declared in `responses`) before the body is read, with `x-should-retry: false`.
+   */
+  notFor?: { header: string; status: number; message: string };
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handle(call: Call, sessions: SessionsService): Promise<Answer>;
 }
@@ -364,7 +374,17 @@ export const ROUTES: Route[] = [
       403: { description: 'A public access token: it cannot create.', schema: ErrorBody },
       409: { description: 'The session with this externalId is closed or has expired.', schema: ErrorBody },
       413: { description: 'Request body too large (over 32768 bytes).', schema: ErrorBody },
+      501: {
+        description: "Sent by Trigger.dev's SDK (sessions.start, which sends trigger-version): it expects the first run's runId, and this service triggers no runs. Nothing is created.",
+        schema: ErrorBody,
+      },
       ...common,
+    },
+    notFor: {
+      header: 'trigger-version',
+      status: 501,
+      message:
+        "sessions.start is not served here: it triggers the session's first run and returns its runId, and this service triggers no runs. Create the session with POST /api/v1/sessions from your own HTTP client (not the SDK) or with the GraphQL createSession mutation; sessions.retrieve, update, close and list work as they are.",
     },
     async handle({ principal, body }, sessions) {
       const input = { ...(body as Record<string, unknown>) };
@@ -403,6 +423,7 @@ function refusal(error: unknown): Refusal | null {
     return { status: 412, message: `Precondition failed: the session is at version ${error.currentVersion}, not ${error.expectedVersion}` };
   }
   if (error instanceof PreconditionFailedError) return { status: 412, message: error.message };
+  if (error instanceof NotServedError) return { ...error.refusal, headers: { 'x-should-retry': 'false' } };
   if (error instanceof InvalidInputError) {
     return { status: 400, message: `Invalid body: ${error.issues.map((i) => `${i.path.filter((p) => p !== 'input').join('.') || 'body'}: ${i.message}`).join('; ')}` };
   }
@@ -471,6 +492,7 @@ export class RestApi {
       if (route.auth === 'secret' && principal.kind !== 'secret') {
         throw new ForbiddenError('A public access token cannot do this: use a secret key');
       }
+      if (route.notFor && req.headers[route.notFor.header] !== undefined) throw new NotServedError(route.notFor);
       let body: unknown;
       if (route.body) {
         const text = (await readBody(req, route.bodyLimit)).trim();

@@ -5,8 +5,10 @@ import { getOperationAST, parse } from 'graphql';
 import type { Caller, Credential } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
 import type { Database } from '../db/client.js';
+import { unreadyReport } from '../db/conditions.js';
 import { within } from '../db/within.js';
-import { log } from '../log.js';
+import { describeError, log } from '../log.js';
+import { VERSION } from '../version.js';
 import type { Limits } from '../config.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { capConnections } from './connections.js';
@@ -31,6 +33,8 @@ export interface HttpOptions {
   corsOrigins: readonly string[];
   /** False while the process still waits for its database at start. */
   ready: () => boolean;
+  /** While not ready: why the last attempt to reach the database failed (none yet: undefined). */
+  startupError?: () => unknown;
   /** Proxies in front of the service that append to X-Forwarded-For (0: trust none). */
   trustProxyHops: number;
   /** Ends every live subscription (at shutdown: event streams would otherwise hold it up). */
@@ -179,12 +183,12 @@ export class HttpServer {
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (!this.cors(req, res)) return;
-    if (path === '/health') return send(res, 200, { status: 'ok' });
+    if (path === '/health') return send(res, 200, { status: 'ok', version: VERSION });
     if (path === '/ready') return this.ready(res);
     const rest = path.startsWith('/api/');
     if (!rest && path !== '/graphql') return send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql, the REST API /api/v1' });
     if (!this.options.ready()) {
-      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet', 'SERVICE_UNAVAILABLE'), {
+      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet (GET /ready says why)', 'SERVICE_UNAVAILABLE'), {
         'retry-after': '1',
       });
     }
@@ -243,11 +247,11 @@ export class HttpServer {
 
   private async ready(res: ServerResponse): Promise<void> {
     try {
-      if (!this.options.ready()) throw new Error('not migrated yet');
+      if (!this.options.ready()) throw this.options.startupError?.() ?? 'the service is migrating its database';
       await within(this.options.database.ping(), READY_TIMEOUT_MS);
       send(res, 200, { status: 'ready' });
-    } catch {
-      send(res, 503, { status: 'unavailable', reason: 'the database does not answer' }, { 'retry-after': '1' });
+    } catch (error) {
+      send(res, 503, unreadyReport(this.options.database.diagnose(error), describeError(error)), { 'retry-after': '1' });
     }
   }
 
