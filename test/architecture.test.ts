@@ -41,6 +41,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   config: [],
   log: [],
   zod: [],
+  version: [],
 };
 const UTILITIES = new Set(['log', 'zod', 'version']);
 
