@@ -3,7 +3,7 @@ import { Authenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
-import { RestApi } from './http/rest.js';
+import { RestApi } from './http/rest/api.js';
 import { HttpServer } from './http/server.js';
 import { log } from './log.js';
 import { SessionsService } from './sessions/service.js';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { schema } from '../src/graphql/schema.js';
-import { ROUTES } from '../src/http/rest.js';
+import { ROUTES } from '../src/http/rest/routes.js';
 import { SETTINGS_SCHEMA } from '../src/config.js';
 import { CONDITIONS } from '../src/db/conditions.js';
 import { generatedSections, withSections } from '../scripts/docs-config.js';

@@ -3,7 +3,7 @@ import { build } from 'esbuild';
 import { batchRequests } from 'graphql-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { NOT_ACCEPTABLE } from '../src/http/errors.js';
+import { NOT_ACCEPTABLE } from '../src/http/plugins/not-acceptable.js';
 import { baseCreateInput, drivers, GET, RawConnection, rawRequest, type TestApp, startTestApp, UPDATE } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;

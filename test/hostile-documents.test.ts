@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { DOCUMENT_CACHE } from '../src/http/document-cache.js';
+import { DOCUMENT_CACHE } from '../src/http/plugins/parser-cache.js';
 import { drivers, type TestApp, startTestApp, UPDATE } from './support.js';
 
 /**
@@ -243,7 +243,7 @@ describe.each(drivers)('memory under distinct documents on %s', (driver) => {
 
 describe('the parse cache bound', () => {
   it('holds documents up to DOCUMENT_CACHE.bytes, whatever their number', async () => {
-    const { boundedParserCache } = await import('../src/http/document-cache.js');
+    const { boundedParserCache } = await import('../src/http/plugins/parser-cache.js');
     const { parse } = await import('graphql');
     const { documentCache } = boundedParserCache();
     for (let i = 0; i < 3000; i++) {

@@ -2,7 +2,7 @@ import { validate, compileErrors } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import type { SessionRow } from '../src/db/schema.js';
-import { ROUTES } from '../src/http/rest.js';
+import { ROUTES } from '../src/http/rest/routes.js';
 import { baseCreateInput, drivers, GET, RawConnection, rawRequest, type TestApp, startTestApp, UPDATE } from './support.js';
 
 interface Reply {

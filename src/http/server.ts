@@ -13,9 +13,11 @@ import type { Limits } from '../config.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { capConnections } from './connections.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
-import { answerOperation, type GraphQLServer, MAX_BATCH, OPERATION_LIMITS, resultMediaType } from './graphql.js';
+import { type GraphQLServer, MAX_BATCH } from './graphql.js';
+import { answerOperation, resultMediaType } from './lean-path.js';
+import { OPERATION_LIMITS } from './plugins/operation-limits.js';
 import { send } from './respond.js';
-import type { RestApi } from './rest.js';
+import type { RestApi } from './rest/api.js';
 import { GraphQLWebSocket } from './websocket.js';
 
 /** How long /ready waits for the database before answering 503. */

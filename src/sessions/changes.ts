@@ -4,7 +4,7 @@ import type { Database, Db } from '../db/client.js';
 import type { Listener } from '../db/listen.js';
 import { sessionWatches } from '../db/schema.js';
 import { log } from '../log.js';
-import { RateLimitedError } from './errors.js';
+import { RateLimitedError, ShuttingDownError } from './errors.js';
 import type { Session } from './session.js';
 
 /** The channel the database trigger notifies on, for writes to sessions some instance watches. */
@@ -354,5 +354,4 @@ function count(counts: Map<string, number>, k: string, by: number): void {
   else counts.delete(k);
 }
 
-/** A 503 (SERVICE_UNAVAILABLE), as for a database connection that has ended. */
-const shuttingDown = () => Object.assign(new Error('The server is shutting down; subscribe on another instance'), { code: 'CONNECTION_ENDED' });
+const shuttingDown = () => new ShuttingDownError('The server is shutting down; subscribe on another instance');

@@ -91,3 +91,6 @@ export class ForbiddenError extends Error {}
 
 /** Arguments no page can be made from (both first and last, a bad cursor…): top-level, 400. */
 export class InvalidArgumentsError extends Error {}
+
+/** This instance is shutting down: the request belongs on another (503). */
+export class ShuttingDownError extends Error {}
