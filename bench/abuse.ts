@@ -19,15 +19,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import {
-  type AttackName,
   type ATTACKS,
+  type AttackName,
   runAttack,
+  type Summary,
   sampleProcess,
   seedWorld,
   startHealthProbe,
   startNeighbour,
   startService,
-  type Summary,
   type Target,
 } from '../test/attacks.js';
 
@@ -118,8 +118,16 @@ interface Row {
 
 const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function measure(databaseUrl: string, attacker: Target, neighbourKey: { key: string; sessionId: string }, s: Scenario | null): Promise<Row> {
-  const service = await startService({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, SHUTDOWN_GRACE_MS: '1000' }, SERVICE_DIR ? { cwd: SERVICE_DIR } : {});
+async function measure(
+  databaseUrl: string,
+  attacker: Target,
+  neighbourKey: { key: string; sessionId: string },
+  s: Scenario | null,
+): Promise<Row> {
+  const service = await startService(
+    { NODE_ENV: 'production', DATABASE_URL: databaseUrl, SHUTDOWN_GRACE_MS: '1000' },
+    SERVICE_DIR ? { cwd: SERVICE_DIR } : {},
+  );
   try {
     const warm = startNeighbour({ url: service.url, ...neighbourKey, localAddress: NEIGHBOUR }, { ratePerSecond: RATE });
     await sleep(1000);
@@ -185,7 +193,9 @@ async function main(): Promise<void> {
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     const errors = r.errors + (r.healthFailures ? ` (+${r.healthFailures} /health)` : '');
-    lines.push(`| ${r.title} | ${fmt(r.rps, 1)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${fmt(r.max)} | ${errors} | ${fmt(r.healthP99, 1)} | ${fmt(r.rssMb)} | ${fmt(r.cpu)} |`);
+    lines.push(
+      `| ${r.title} | ${fmt(r.rps, 1)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${fmt(r.max)} | ${errors} | ${fmt(r.healthP99, 1)} | ${fmt(r.rssMb)} | ${fmt(r.cpu)} |`,
+    );
   }
   lines.push('');
   lines.push('What each attack saw (outcomes counted; sockets opened, most at once):');
@@ -198,7 +208,9 @@ async function main(): Promise<void> {
     const figures = Object.entries(r.attack.figures)
       .map(([k, v]) => `${k} ${fmt(v, v % 1 ? 1 : 0)}`)
       .join(', ');
-    lines.push(`- ${r.title.split(' ')[0]} ${outcomes}; ${figures}; ${r.attack.socketsOpened} sockets, ${r.attack.peakOpen} at once, ${r.attack.openAtEnd} still open at the end`);
+    lines.push(
+      `- ${r.title.split(' ')[0]} ${outcomes}; ${figures}; ${r.attack.socketsOpened} sockets, ${r.attack.peakOpen} at once, ${r.attack.openAtEnd} still open at the end`,
+    );
     for (const e of r.firstErrors) lines.push(`  - neighbour error: ${e.replace(/\s+/g, ' ').slice(0, 160)}`);
   }
   console.log(lines.join('\n'));

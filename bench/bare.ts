@@ -12,7 +12,9 @@ import postgres from 'postgres';
 
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DATABASE_POOL_SIZE ?? 10), onnotice: () => {} });
 const keys = new Map<string, string>();
-for (const row of await sql<{ key_hash: string; environment_id: string }[]>`select key_hash, environment_id from api_keys where revoked_at is null`) {
+for (const row of await sql<
+  { key_hash: string; environment_id: string }[]
+>`select key_hash, environment_id from api_keys where revoked_at is null`) {
   keys.set(row.key_hash, row.environment_id);
 }
 

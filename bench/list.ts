@@ -151,4 +151,4 @@ console.log('\n| page | 1M median / 10k median |\n| --- | ---: |');
 for (const name of ['tag "chat" (50%), first page', 'tag "chat" (50%), deep', 'tag "vip" (1%), first page']) {
   console.log(`| ${name} | ${(medians[`1000000:${name}`]! / medians[`10000:${name}`]!).toFixed(2)}× |`);
 }
-console.log('\n' + plans.join('\n\n'));
+console.log(`\n${plans.join('\n\n')}`);

@@ -27,7 +27,8 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,rest,entities,ceili
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service: its script in package.json (built by `npm run bench` first). */
-const START = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+const START = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts
+  .start;
 const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? START.replace(/^exec /, '')).split(' ').filter(Boolean);
 /** Where the service runs from: another checkout measures an earlier version in the same run. */
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
@@ -116,7 +117,9 @@ function postgresCpuMicros(): number {
 }
 
 function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -243,7 +246,9 @@ async function main(): Promise<void> {
       print();
       // autocannon counts latency in whole milliseconds; the mean is exact from the closed loop
       // (Little's law: connections / throughput).
-      print('| connections | server | req/s | mean ms | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | RSS MB | req/s vs bare | mean vs bare | p99 vs bare |');
+      print(
+        '| connections | server | req/s | mean ms | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | RSS MB | req/s vs bare | mean vs bare | p99 vs bare |',
+      );
       print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const connections of CONNECTIONS) {
         const spec = { connections, seconds: SECONDS, key: secretKey, query: op === 'update' ? UPDATE_QUERY : READ_QUERY, ids, mode: op };
@@ -256,7 +261,9 @@ async function main(): Promise<void> {
         const b = summarize(rounds['bare']!);
         const s = summarize(rounds['service']!);
         const mean = (rps: number) => (connections * 1000) / rps;
-        print(`| ${connections} | bare | ${fmt(b.rps)} | ${fmt(mean(b.rps), 2)} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(b.cpu)} | ${fmt(b.pg)} | ${fmt(b.rss)} | 1.00 | 1.00 | 1.00 |`);
+        print(
+          `| ${connections} | bare | ${fmt(b.rps)} | ${fmt(mean(b.rps), 2)} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(b.cpu)} | ${fmt(b.pg)} | ${fmt(b.rss)} | 1.00 | 1.00 | 1.00 |`,
+        );
         print(
           `| ${connections} | service | ${fmt(s.rps)} | ${fmt(mean(s.rps), 2)} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${fmt(s.cpu)} | ${fmt(s.pg)} | ${fmt(s.rss)} | ${fmt(s.rps / b.rps, 2)} | ${fmt(mean(s.rps) / mean(b.rps), 2)} | ${fmt(s.p99 / Math.max(b.p99, 1), 2)} |`,
         );
@@ -269,7 +276,15 @@ async function main(): Promise<void> {
       print('| connections | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB |');
       print('| ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const connections of [1, 8]) {
-        const m = await measure(service, { url: service.url, connections, seconds: SECONDS, key: secretKey, query: ENTITIES_QUERY, ids, mode: 'entities' });
+        const m = await measure(service, {
+          url: service.url,
+          connections,
+          seconds: SECONDS,
+          key: secretKey,
+          query: ENTITIES_QUERY,
+          ids,
+          mode: 'entities',
+        });
         print(`| ${connections} | ${fmt(m.rps)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpuPerRequest)} | ${fmt(m.rss)} |`);
       }
     }
@@ -289,7 +304,12 @@ async function main(): Promise<void> {
   if (ONLY.has('pglite')) {
     const dir = mkdtempSync(join(tmpdir(), 'sg-bench-'));
     try {
-      const embedded = await start('pglite', SERVICE_COMMAND, { DATABASE_URL: '', PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0' }, /tr_dev_\S+/);
+      const embedded = await start(
+        'pglite',
+        SERVICE_COMMAND,
+        { DATABASE_URL: '', PGLITE_DIR: join(dir, 'pglite'), NODE_ENV: 'development', GRAPHIQL: '0', RATE_LIMIT_PER_SECOND: '0' },
+        /tr_dev_\S+/,
+      );
       const key = /(tr_dev_\S+)/.exec(embedded.output.text)![1]!;
       const pgliteIds: string[] = [];
       for (let i = 0; i < SESSIONS; i++) {
@@ -297,7 +317,8 @@ async function main(): Promise<void> {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
           body: JSON.stringify({
-            query: 'mutation($input: CreateSessionInput!) { createSession(input: $input) { ... on CreateSessionSuccess { session { id } } } }',
+            query:
+              'mutation($input: CreateSessionInput!) { createSession(input: $input) { ... on CreateSessionSuccess { session { id } } } }',
             variables: { input: { type: 'chat.agent', taskIdentifier: 'my-chat', triggerConfig: { basePayload: {} } } },
           }),
         });
@@ -319,7 +340,9 @@ async function main(): Promise<void> {
             ids: pgliteIds,
             mode: op,
           });
-          print(`| ${op} | ${connections} | ${fmt(m.rps)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpuPerRequest)} | ${fmt(m.rss)} |`);
+          print(
+            `| ${op} | ${connections} | ${fmt(m.rps)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpuPerRequest)} | ${fmt(m.rss)} |`,
+          );
         }
       }
       await stop(embedded);

@@ -29,7 +29,8 @@ function accepts(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map(code).join(' or ');
   if (schema.type === 'integer' || schema.type === 'number') {
     const kind = schema.type === 'integer' ? 'integer' : 'number';
-    const min = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + (kind === 'integer' ? 1 : 0) : undefined);
+    const min =
+      schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + (kind === 'integer' ? 1 : 0) : undefined);
     // zod's int() bounds every integer by the safe range: no bound of ours.
     const max = schema.maximum !== undefined && schema.maximum < Number.MAX_SAFE_INTEGER ? schema.maximum : undefined;
     if (min !== undefined && max !== undefined) return `${kind}, ${min} to ${max}`;
@@ -61,7 +62,9 @@ export function conditionsTable(): string {
       : `no: retried every ${lasting.retryMs / 1000} s, logged every ${lasting.logEveryMs / 1000} s`;
     return `| \`${name}\` | ${spec.title} | ${codes} | ${heals} | ${spec.explain(example)} |`;
   });
-  return ['| condition | says | told by | can pass by itself | what it says to do |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| condition | says | told by | can pass by itself | what it says to do |', '| --- | --- | --- | --- | --- |', ...rows].join(
+    '\n',
+  );
 }
 
 /** Each file and the generated sections it holds. */

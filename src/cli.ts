@@ -36,7 +36,7 @@ function refuse(message: string, code = 2): never {
   process.exit(code);
 }
 
-let parsed;
+let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: typeof OPTIONS }>>;
 try {
   parsed = parseArgs({ allowPositionals: true, options: OPTIONS });
 } catch (error) {
@@ -104,7 +104,10 @@ try {
       break;
     }
     case 'token create': {
-      const scopes = required('scopes').split(',').map((s) => s.trim()).filter(Boolean);
+      const scopes = required('scopes')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const token = await createToken(db, required('env'), scopes, parseTtl(values.ttl));
       print(token, `${token.token}\nexpires at ${token.expiresAt}`);
       break;

@@ -42,7 +42,10 @@ export const SETTINGS_SCHEMA = z.object({
     z.coerce.number().int().min(50).default(1000),
     "statement deadline, from asking for a pool connection to the rows; also the server's `statement_timeout`",
   ),
-  DATABASE_CONNECT_TIMEOUT_MS: setting(z.coerce.number().int().min(50).default(1000), 'longest wait for a new connection, startup included'),
+  DATABASE_CONNECT_TIMEOUT_MS: setting(
+    z.coerce.number().int().min(50).default(1000),
+    'longest wait for a new connection, startup included',
+  ),
   DATABASE_IDLE_TIMEOUT_SECONDS: setting(z.coerce.number().int().min(1).default(30), 'idle pool connections close after this many seconds'),
   MAX_REQUEST_BYTES: setting(
     z.coerce.number().int().positive().default(65536),
@@ -78,13 +81,19 @@ export const SETTINGS_SCHEMA = z.object({
     z.coerce.number().int().min(1).default(1000),
     'live subscriptions one environment may hold open on each instance, all its credentials together',
   ),
-  REQUEST_TIMEOUT_MS: setting(z.coerce.number().int().min(100).default(10_000), 'headers and body of a request must arrive within this; else 408'),
+  REQUEST_TIMEOUT_MS: setting(
+    z.coerce.number().int().min(100).default(10_000),
+    'headers and body of a request must arrive within this; else 408',
+  ),
   MAX_CONNECTIONS: setting(z.coerce.number().int().min(1).default(4096), 'open TCP connections in all; more are closed at once'),
   MAX_CONNECTIONS_PER_ADDRESS: setting(
     z.coerce.number().int().min(0).default(256),
     'open TCP connections per peer address; `0` turns the cap off (do, behind a proxy: every client has its address)',
   ),
-  WEBSOCKETS_PER_ENVIRONMENT: setting(z.coerce.number().int().min(1).default(1000), 'authenticated WebSockets one environment may hold open on each instance'),
+  WEBSOCKETS_PER_ENVIRONMENT: setting(
+    z.coerce.number().int().min(1).default(1000),
+    'authenticated WebSockets one environment may hold open on each instance',
+  ),
   WEBSOCKET_MESSAGES_PER_SECOND: setting(
     z.coerce.number().min(1).default(50),
     'messages of any kind one WebSocket may send per second (twice that at once); over it, closed with 4429',
@@ -105,8 +114,16 @@ export const SETTINGS_SCHEMA = z.object({
     z
       .string()
       .default('')
-      .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-      .refine((list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'a comma-separated list of origins like https://app.example.com, or *'),
+      .transform((v) =>
+        v
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (list) => list.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)),
+        'a comma-separated list of origins like https://app.example.com, or *',
+      ),
     'comma-separated origins a browser may call from (`https://app.example.com`), or `*`; unset: none',
     'unset',
   ),

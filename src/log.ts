@@ -34,7 +34,8 @@ export function describeError(error: unknown): string {
   const chain = chainOf(error);
   if (isDatabaseError(error)) {
     const server = chain.find(isServerError);
-    const code = server?.code ?? (chain.map((e) => (e as { code?: unknown }).code).find((c) => typeof c === 'string') as string | undefined);
+    const code =
+      server?.code ?? (chain.map((e) => (e as { code?: unknown }).code).find((c) => typeof c === 'string') as string | undefined);
     const constraint = server && (server.constraint_name ?? server.constraint);
     return `database error${code ? ` ${code}` : ''}${constraint ? ` (constraint ${constraint})` : ''}`;
   }

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp, listen } from './app.js';
+import { buildApp, type Listening, listen } from './app.js';
 import { createFirstEnvironment, isEmpty } from './auth/environments.js';
 import { type Config, loadConfig } from './config.js';
-import { openDatabase } from './db/client.js';
+import { type Database, openDatabase } from './db/client.js';
 import { describeCondition, STARTUP_RETRY } from './db/conditions.js';
 import { DataDirLockedError } from './db/lock.js';
 import { describeError, log } from './log.js';
@@ -30,7 +30,7 @@ try {
   fail((error as Error).message);
 }
 
-let database;
+let database: Database;
 try {
   database = await openDatabase(config);
 } catch (error) {
@@ -39,12 +39,13 @@ try {
 }
 const app = buildApp(config, database);
 
-let listening;
+let listening: Listening;
 try {
   listening = await listen(app, config.port, config.host);
 } catch (error) {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') fail(`Port ${config.port} on ${config.host} is already in use: stop what holds it, or set PORT to another port.`);
+  if (code === 'EADDRINUSE')
+    fail(`Port ${config.port} on ${config.host} is already in use: stop what holds it, or set PORT to another port.`);
   if (code === 'EACCES') fail(`No permission to listen on port ${config.port}: set PORT to a port above 1023.`);
   if (code === 'EADDRNOTAVAIL') fail(`HOST=${config.host} is no address of this machine: set HOST (e.g. 127.0.0.1 or 0.0.0.0).`);
   fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);

@@ -9,7 +9,7 @@ import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { baseCreateInput, drivers, type TestApp, startTestApp } from './support.js';
+import { baseCreateInput, drivers, startTestApp, type TestApp } from './support.js';
 
 const CHATS_SDL = `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])

@@ -16,9 +16,9 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
-import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 
@@ -519,7 +519,14 @@ function call(
   const { host, port } = origin({ url });
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { agent, host, port, method: init.method, path: init.path, headers: { ...init.headers, ...(init.body ? { 'content-length': Buffer.byteLength(init.body) } : {}) } },
+      {
+        agent,
+        host,
+        port,
+        method: init.method,
+        path: init.path,
+        headers: { ...init.headers, ...(init.body ? { 'content-length': Buffer.byteLength(init.body) } : {}) },
+      },
       (res) => {
         const keep = init.keepBytes ?? 65_536;
         const parts: Buffer[] = [];
@@ -566,7 +573,9 @@ function trackedAgent(run: Run, localAddress: string | undefined, maxSockets: nu
 
 const errorCode = (body: string): string | undefined => {
   try {
-    const parsed = JSON.parse(body) as { errors?: { extensions?: { code?: string } }[] } | { errors?: { extensions?: { code?: string } }[] }[];
+    const parsed = JSON.parse(body) as
+      | { errors?: { extensions?: { code?: string } }[] }
+      | { errors?: { extensions?: { code?: string } }[] }[];
     const first = Array.isArray(parsed) ? parsed.find((r) => r.errors)?.errors : parsed.errors;
     return first?.[0]?.extensions?.code;
   } catch {
@@ -602,12 +611,22 @@ export async function heavyReads(target: Target, options: HeavyReadOptions = {})
   const agent = trackedAgent(run, address(target), connections + 1);
   const headers = { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${target.key}` };
   const batchBody = JSON.stringify(Array.from({ length: batch }, () => ({ query: PAGE, variables: { first } })));
-  const filterBody = JSON.stringify({ query: FILTERED, variables: { filter: { status: Array.from({ length: filterValues }, () => 'ACTIVE') } } });
+  const filterBody = JSON.stringify({
+    query: FILTERED,
+    variables: { filter: { status: Array.from({ length: filterValues }, () => 'ACTIVE') } },
+  });
 
   const client = async () => {
     while (run.active) {
       try {
-        const answer = await call(agent, target.url, { method: 'POST', path: '/graphql', headers, body: batchBody, timeoutMs: 30_000, keepBytes: 4096 });
+        const answer = await call(agent, target.url, {
+          method: 'POST',
+          path: '/graphql',
+          headers,
+          body: batchBody,
+          timeoutMs: 30_000,
+          keepBytes: 4096,
+        });
         run.add('bytesAnswered', answer.bytes);
         run.add('batches');
         const code = answer.bytes < 4096 ? errorCode(answer.body) : undefined;
@@ -635,7 +654,9 @@ export async function heavyReads(target: Target, options: HeavyReadOptions = {})
       next = Math.max(next, performance.now() - 1000 / filterPerSecond);
     }
   };
-  const summary = await run.finish(Promise.all([...Array.from({ length: connections }, client), ...(filterPerSecond > 0 ? [filtering()] : [])]));
+  const summary = await run.finish(
+    Promise.all([...Array.from({ length: connections }, client), ...(filterPerSecond > 0 ? [filtering()] : [])]),
+  );
   agent.destroy();
   return summary;
 }
@@ -696,7 +717,9 @@ export async function garbageCredentials(target: Target, options: GarbageOptions
         run.count('upgrade: opened');
         socket.ws.terminate();
       } else {
-        run.count(`upgrade: ${socket.refusedStatus ? `refused ${socket.refusedStatus}` : `failed ${socket.errorCode || socket.closeCode}`}`);
+        run.count(
+          `upgrade: ${socket.refusedStatus ? `refused ${socket.refusedStatus}` : `failed ${socket.errorCode || socket.closeCode}`}`,
+        );
       }
       await socket.closed;
     });
@@ -760,7 +783,8 @@ export async function connectionHog(target: Target, options: ConnectionHogOption
   };
 
   const sockets = async () => {
-    const addresses = target.localAddresses && target.localAddresses.length > 1 ? target.localAddresses.slice(1) : target.localAddresses ?? [];
+    const addresses =
+      target.localAddresses && target.localAddresses.length > 1 ? target.localAddresses.slice(1) : (target.localAddresses ?? []);
     const held: ReturnType<typeof openWebSocket>[] = [];
     await pool(Array.from({ length: websockets }), 20, async (_, i) => {
       if (!run.active) return;
@@ -895,7 +919,12 @@ export type AttackName = keyof typeof ATTACKS;
  * Runs one attack in a Node process of its own (its CPU is not the neighbour's client's), killed
  * if it outlives its bound: the process's end closes whatever it still held.
  */
-export function runAttack<N extends AttackName>(name: N, target: Target, options: Parameters<(typeof ATTACKS)[N]>[1], hardTimeoutMs = 60_000): Promise<Summary> {
+export function runAttack<N extends AttackName>(
+  name: N,
+  target: Target,
+  options: Parameters<(typeof ATTACKS)[N]>[1],
+  hardTimeoutMs = 60_000,
+): Promise<Summary> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', thisFile, name, JSON.stringify({ target, options })], {
       cwd: root,
@@ -1027,7 +1056,8 @@ export function startNeighbour(target: NeighbourTarget, options: NeighbourOption
         if (op === 'rest' && body.id !== target.sessionId) fail(`rest: unexpected body ${answer.body.slice(0, 200)}`);
         if (op !== 'rest' && body.errors) fail(`${op}: ${answer.body.slice(0, 200)}`);
         if (op === 'read' && body.data?.session?.id !== target.sessionId) fail(`read: unexpected body ${answer.body.slice(0, 200)}`);
-        if (op === 'update' && body.data?.updateSession?.__typename !== 'UpdateSessionSuccess') fail(`update: ${answer.body.slice(0, 200)}`);
+        if (op === 'update' && body.data?.updateSession?.__typename !== 'UpdateSessionSuccess')
+          fail(`update: ${answer.body.slice(0, 200)}`);
       } catch (error) {
         const ms = performance.now() - t0;
         all.push(ms);
@@ -1076,7 +1106,10 @@ export interface HealthReport {
  * Times GET /health every `intervalMs` (one at a time: a probe that takes longer delays the next),
  * over keep-alive from `localAddress`.
  */
-export function startHealthProbe(url: string, options: { intervalMs?: number; timeoutMs?: number; localAddress?: string } = {}): { stop(): Promise<HealthReport> } {
+export function startHealthProbe(
+  url: string,
+  options: { intervalMs?: number; timeoutMs?: number; localAddress?: string } = {},
+): { stop(): Promise<HealthReport> } {
   const { intervalMs = 100, timeoutMs = 10_000 } = options;
   const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: options.localAddress } as ConstructorParameters<typeof Agent>[0]);
   const latencies: number[] = [];
@@ -1107,7 +1140,11 @@ export function startHealthProbe(url: string, options: { intervalMs?: number; ti
 }
 
 /** The probe for `durationMs`. */
-export async function healthProbe(url: string, durationMs: number, options: { intervalMs?: number; localAddress?: string } = {}): Promise<HealthReport> {
+export async function healthProbe(
+  url: string,
+  durationMs: number,
+  options: { intervalMs?: number; localAddress?: string } = {},
+): Promise<HealthReport> {
   const running = startHealthProbe(url, options);
   await sleep(durationMs);
   return running.stop();
@@ -1138,7 +1175,10 @@ export function freePort(): Promise<number> {
 /** `npm start`'s command (package.json), without npm: the built dist/main.js, the same Node flags. */
 export function startCommand(dir = root): string[] {
   const scripts = (JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')) as { scripts: { start: string } }).scripts;
-  return scripts.start.replace(/^exec /, '').split(' ').filter(Boolean);
+  return scripts.start
+    .replace(/^exec /, '')
+    .split(' ')
+    .filter(Boolean);
 }
 
 /**
@@ -1150,7 +1190,11 @@ export async function startService(env: Record<string, string>, options: { cwd?:
   const { DATABASE_URL: _url, PGLITE_DIR: _dir, ...inherited } = process.env;
   const port = env['PORT'] ?? String(await freePort());
   const [command, ...args] = startCommand(options.cwd);
-  const child = spawn(command!, args, { cwd: options.cwd ?? root, env: { ...inherited, ...env, PORT: port }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, args, {
+    cwd: options.cwd ?? root,
+    env: { ...inherited, ...env, PORT: port },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = { text: '' };
   child.stdout.on('data', (d) => (output.text += d));
   child.stderr.on('data', (d) => (output.text += d));
@@ -1171,7 +1215,10 @@ export async function startService(env: Record<string, string>, options: { cwd?:
     throw new Error(`the service did not start:\n${output.text.slice(-3000)}`);
   }
   for (let i = 0; i < 300; i++) {
-    const ready = await fetch(`${url}/ready`).then((r) => r.status, () => 0);
+    const ready = await fetch(`${url}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (ready === 200) break;
     await sleep(100);
   }
@@ -1283,7 +1330,9 @@ export async function seedWorld(
     });
     for (let i = 0; i < heavy; i += 20) {
       const ids = Array.from({ length: Math.min(20, heavy - i) }, (_, k) => i + k);
-      await db.insert(sessions).values(ids.map((n) => row(attacker.environmentId, `session_heavy${n}`, { tags: ['heavy'], metadata: heavyMetadata(n) })));
+      await db
+        .insert(sessions)
+        .values(ids.map((n) => row(attacker.environmentId, `session_heavy${n}`, { tags: ['heavy'], metadata: heavyMetadata(n) })));
     }
     const lightIds = Array.from({ length: light }, (_, i) => `session_light${i}`);
     if (light > 0) await db.insert(sessions).values(lightIds.map((id) => row(attacker.environmentId, id)));

@@ -5,16 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createToken, type NewEnvironment, rotateKey } from '../src/auth/environments.js';
 import { signPublicToken } from '../src/auth/tokens.js';
 import { environments, sessions } from '../src/db/schema.js';
-import {
-  baseCreateInput,
-  CREATE,
-  drivers,
-  GET,
-  type GqlResponse,
-  type TestApp,
-  UPDATE,
-  startTestApp,
-} from './support.js';
+import { baseCreateInput, CREATE, drivers, GET, type GqlResponse, startTestApp, type TestApp, UPDATE } from './support.js';
 
 describe.each(drivers)('credentials and Query.session on %s', (driver) => {
   let t: TestApp;
@@ -27,8 +18,7 @@ describe.each(drivers)('credentials and Query.session on %s', (driver) => {
     env = await t.newEnvironment();
   });
 
-  const read = (id: string, credential?: string) =>
-    t.gql(GET, { id }, credential).then((r) => ({ ...r, session: r.body.data?.session }));
+  const read = (id: string, credential?: string) => t.gql(GET, { id }, credential).then((r) => ({ ...r, session: r.body.data?.session }));
 
   /** A request with exactly the headers given, for Authorization values t.gql cannot send. */
   async function gqlWithHeaders(
@@ -362,11 +352,7 @@ describe.each(drivers)('credentials and Query.session on %s', (driver) => {
 
       expectTopLevel(await read(s.id, env.secretKey), 'UNAUTHENTICATED', 401);
       const before = await t.row(env.environmentId, s.id);
-      expectTopLevel(
-        await t.gql(UPDATE, { id: s.id, input: { tags: ['hijack'] } }, env.secretKey),
-        'UNAUTHENTICATED',
-        401,
-      );
+      expectTopLevel(await t.gql(UPDATE, { id: s.id, input: { tags: ['hijack'] } }, env.secretKey), 'UNAUTHENTICATED', 401);
       expectTopLevel(await t.gql(CREATE, { input: baseCreateInput() }, env.secretKey), 'UNAUTHENTICATED', 401);
       expect(await t.row(env.environmentId, s.id)).toEqual(before);
       expect(await storedRows()).toHaveLength(1);
@@ -392,7 +378,7 @@ describe.each(drivers)('credentials and Query.session on %s', (driver) => {
     });
 
     it('refuses, without a query, a token whose subject is no environment id (NUL included)', async () => {
-      for (const sub of ['env\u0000x', 'x'.repeat(5000), env.environmentId + 'x']) {
+      for (const sub of ['env\u0000x', 'x'.repeat(5000), `${env.environmentId}x`]) {
         const forged = await new SignJWT({ pub: true, scopes: ['read:all'] })
           .setProtectedHeader({ alg: 'HS256' })
           .setSubject(sub)

@@ -4,17 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createToken, type NewEnvironment } from '../src/auth/environments.js';
 import { type SessionRow, sessions } from '../src/db/schema.js';
-import {
-  baseCreateInput,
-  CREATE,
-  drivers,
-  GET,
-  type GqlResponse,
-  SESSION_FIELDS,
-  type TestApp,
-  UPDATE,
-  startTestApp,
-} from './support.js';
+import { baseCreateInput, CREATE, drivers, GET, type GqlResponse, SESSION_FIELDS, startTestApp, type TestApp, UPDATE } from './support.js';
 
 const CLOSE = `mutation Close($id: ID!, $reason: String) {
   closeSession(id: $id, reason: $reason) {
@@ -46,9 +36,7 @@ interface Connection {
 
 /** (createdAt desc, id desc): the order the contract promises, computed here from stored rows. */
 function newestFirst<T extends Pick<SessionRow, 'createdAt' | 'id'>>(rows: T[]): T[] {
-  return [...rows].sort(
-    (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
-  );
+  return [...rows].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
@@ -78,9 +66,7 @@ describe.each(drivers)('closeSession on %s', (driver) => {
   const ctx = setup(driver);
 
   const close = (id: string, reason?: string | null, credential = ctx.env.secretKey) =>
-    ctx.t
-      .gql(CLOSE, reason === undefined ? { id } : { id, reason }, credential)
-      .then((r) => ({ ...r, result: r.body.data?.closeSession }));
+    ctx.t.gql(CLOSE, reason === undefined ? { id } : { id, reason }, credential).then((r) => ({ ...r, result: r.body.data?.closeSession }));
 
   const row = (id: string, environmentId = ctx.env.environmentId) => ctx.t.row(environmentId, id);
 
@@ -183,7 +169,7 @@ describe.each(drivers)('closeSession on %s', (driver) => {
 
   it('accepts a reason of exactly 256 characters and stores it as given', async () => {
     const s = await openSession();
-    const reason = 'r'.repeat(255) + 'é';
+    const reason = `${'r'.repeat(255)}é`;
     expect(reason).toHaveLength(256);
     const { result } = await close(s.id, reason);
     expect(result.__typename).toBe('CloseSessionSuccess');
@@ -370,10 +356,7 @@ describe.each(drivers)('Session.status on %s', (driver) => {
   it('is ACTIVE for an open session with no expiresAt or an expiresAt in the future', async () => {
     const { t, env } = ctx;
     const plain = await t.createSession(env.secretKey);
-    const later = await t.createSession(
-      env.secretKey,
-      baseCreateInput({ expiresAt: new Date(Date.now() + 3600_000).toISOString() }),
-    );
+    const later = await t.createSession(env.secretKey, baseCreateInput({ expiresAt: new Date(Date.now() + 3600_000).toISOString() }));
     for (const s of [plain, later]) expect((await read(s.id)).status).toBe('ACTIVE');
     expect((await listIds({ status: ['ACTIVE'] })).sort()).toEqual([plain.id, later.id].sort());
   });
@@ -549,10 +532,7 @@ describe.each(drivers)('Query.sessions on %s', (driver) => {
 
     it('returns every field of a node exactly as Query.session does, with a cursor per edge', async () => {
       const { t, env } = ctx;
-      const s = await t.createSession(
-        env.secretKey,
-        baseCreateInput({ externalId: 'chat-node', tags: ['a'], metadata: { k: [1] } }),
-      );
+      const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'chat-node', tags: ['a'], metadata: { k: [1] } }));
       const { conn } = await list();
       const single = (await t.gql(GET, { id: s.id }, env.secretKey)).body.data.session;
       expect(conn.edges).toHaveLength(1);
@@ -690,9 +670,7 @@ describe.each(drivers)('Query.sessions on %s', (driver) => {
       const { t, env } = ctx;
       const old = newestFirst(await insertRows(spread(30))).map((r) => r.id);
       const page1 = await list({ first: 10 });
-      await t.app.database.db
-        .delete(sessions)
-        .where(and(eq(sessions.environmentId, env.environmentId), eq(sessions.id, old[9]!)));
+      await t.app.database.db.delete(sessions).where(and(eq(sessions.environmentId, env.environmentId), eq(sessions.id, old[9]!)));
       const page2 = await list({ first: 10, after: page1.conn.pageInfo.endCursor });
       expect(ids(page2.conn)).toEqual(old.slice(10, 20));
     });

@@ -3,7 +3,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { sessions } from '../src/db/schema.js';
-import { baseCreateInput, CREATE, drivers, GET, type TestApp, UPDATE, startTestApp } from './support.js';
+import { baseCreateInput, CREATE, drivers, GET, startTestApp, type TestApp, UPDATE } from './support.js';
 
 const MACHINES = ['micro', 'small-1x', 'small-2x', 'medium-1x', 'medium-2x', 'large-1x', 'large-2x'];
 
@@ -21,8 +21,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
   const create = (input: Record<string, unknown>, credential = env.secretKey) =>
     t.gql(CREATE, { input }, credential).then((r) => ({ ...r, result: r.body.data?.createSession }));
 
-  const read = (id: string, credential: string) =>
-    t.gql(GET, { id }, credential).then((r) => ({ ...r, session: r.body.data?.session }));
+  const read = (id: string, credential: string) => t.gql(GET, { id }, credential).then((r) => ({ ...r, session: r.body.data?.session }));
 
   /** Every stored session of the environment, straight from the database. */
   const storedRows = (environmentId = env.environmentId) =>
@@ -207,7 +206,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
       for (const id of [result.session.id, 'chat-readonly']) {
         const { status, body } = await t.gql(UPDATE, { id, input: { tags: ['hijack'] } }, result.publicAccessToken);
         expect(status).toBe(403);
-        expect(body).not.toHaveProperty("data");
+        expect(body).not.toHaveProperty('data');
         expect(body.errors![0]!.extensions!.code).toBe('FORBIDDEN');
       }
       expect(await t.row(env.environmentId, result.session.id)).toEqual(before);
@@ -220,7 +219,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
       for (const input of inputs) {
         const { status, body } = await t.gql(CREATE, { input }, result.publicAccessToken);
         expect(status).toBe(403);
-        expect(body).not.toHaveProperty("data");
+        expect(body).not.toHaveProperty('data');
         expect(body.errors![0]!.extensions!.code).toBe('FORBIDDEN');
       }
       expect(await storedRows()).toHaveLength(1);
@@ -238,10 +237,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
       expect(result.isCached).toBe(true);
       expect(result.session).toMatchObject({ id: first.result.session.id, externalId: 'chat-again', version: 1 });
       expect(new Date(result.session.updatedAt)).toEqual(before!.updatedAt);
-      expect(decodeJwt(result.publicAccessToken).scopes).toEqual([
-        'read:sessions:chat-again',
-        'write:sessions:chat-again',
-      ]);
+      expect(decodeJwt(result.publicAccessToken).scopes).toEqual(['read:sessions:chat-again', 'write:sessions:chat-again']);
       expect(await t.row(env.environmentId, first.result.session.id)).toEqual(before);
       expect(await storedRows()).toHaveLength(1);
     });
@@ -296,9 +292,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
     });
 
     it('makes exactly one row from 20 concurrent creates with one externalId', async () => {
-      const results = await Promise.all(
-        Array.from({ length: 20 }, () => create(baseCreateInput({ externalId: 'chat-race' }))),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, () => create(baseCreateInput({ externalId: 'chat-race' }))));
       for (const r of results) expect(r.result.__typename).toBe('CreateSessionSuccess');
       const ids = new Set(results.map((r) => r.result.session.id));
       expect(ids.size).toBe(1);
@@ -338,9 +332,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
       const first = await create(baseCreateInput({ externalId: 'chat-expired' }));
       await t.setRow(env.environmentId, first.result.session.id, { expiresAt: new Date(Date.now() - 60_000) });
       const before = await t.row(env.environmentId, first.result.session.id);
-      const { status, result } = await create(
-        baseCreateInput({ externalId: 'chat-expired', ...config({ machine: 'micro' }) }),
-      );
+      const { status, result } = await create(baseCreateInput({ externalId: 'chat-expired', ...config({ machine: 'micro' }) }));
       expect(status).toBe(200);
       expect(result).toMatchObject({ __typename: 'SessionExpiredError', code: 'SESSION_EXPIRED', id: 'chat-expired' });
       expect(await t.row(env.environmentId, first.result.session.id)).toEqual(before);
@@ -402,11 +394,7 @@ describe.each(drivers)('createSession on %s', (driver) => {
       ['maxAttempts 11', config({ maxAttempts: 11 }), ['input', 'triggerConfig', 'maxAttempts']],
       ['maxDuration 0', config({ maxDuration: 0 }), ['input', 'triggerConfig', 'maxDuration']],
       ['idleTimeoutInSeconds 0', config({ idleTimeoutInSeconds: 0 }), ['input', 'triggerConfig', 'idleTimeoutInSeconds']],
-      [
-        'idleTimeoutInSeconds 3601',
-        config({ idleTimeoutInSeconds: 3601 }),
-        ['input', 'triggerConfig', 'idleTimeoutInSeconds'],
-      ],
+      ['idleTimeoutInSeconds 3601', config({ idleTimeoutInSeconds: 3601 }), ['input', 'triggerConfig', 'idleTimeoutInSeconds']],
       ['expiresAt in the past', { expiresAt: pastDate }, ['input', 'expiresAt']],
       ['a NUL character in a tag', { tags: ['ok', 'bad\u0000tag'] }, ['input', 'tags', '1']],
       ['a NUL character in the externalId', { externalId: 'bad\u0000id' }, ['input', 'externalId']],

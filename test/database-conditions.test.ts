@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/client.js';
-import { type ConditionName, CONDITIONS, isUnavailableCode } from '../src/db/conditions.js';
+import { CONDITIONS, type ConditionName, isUnavailableCode } from '../src/db/conditions.js';
 import { FakePostgres } from './fake-postgres.js';
 import { freshDatabase } from './support.js';
 
@@ -35,12 +35,7 @@ async function conditionOf(url: string) {
   }
 }
 
-function expectCondition(
-  condition: Awaited<ReturnType<typeof conditionOf>>,
-  name: ConditionName,
-  code: string,
-  says: (string | RegExp)[],
-) {
+function expectCondition(condition: Awaited<ReturnType<typeof conditionOf>>, name: ConditionName, code: string, says: (string | RegExp)[]) {
   expect(condition, `expected ${name}`).not.toBeNull();
   expect(condition!).toMatchObject({ name, code, title: CONDITIONS[name].title, heals: CONDITIONS[name].heals });
   for (const words of says) expect(condition!.explanation).toMatch(words);
@@ -64,7 +59,11 @@ describe('database conditions met on a fake server, a refusing port and a silent
 
   it('a wrong password: authentication failed, which waiting will not fix', async () => {
     const server = await fake({ kind: 'fatal', code: '28P01', message: 'password authentication failed for user "app"' });
-    expectCondition(await conditionOf(local(server.port)), 'authentication-failed', '28P01', ['role "app"', `127.0.0.1:${server.port}`, /correct the password in DATABASE_URL/]);
+    expectCondition(await conditionOf(local(server.port)), 'authentication-failed', '28P01', [
+      'role "app"',
+      `127.0.0.1:${server.port}`,
+      /correct the password in DATABASE_URL/,
+    ]);
   });
 
   it('no pg_hba.conf entry without TLS: says to add sslmode=require', async () => {
@@ -73,12 +72,19 @@ describe('database conditions met on a fake server, a refusing port and a silent
       code: '28000',
       message: 'no pg_hba.conf entry for host "127.0.0.1", user "app", database "sessions", no encryption',
     });
-    expectCondition(await conditionOf(local(server.port)), 'tls-required', '28000', [/add \?sslmode=require to DATABASE_URL/, 'database "sessions"']);
+    expectCondition(await conditionOf(local(server.port)), 'tls-required', '28000', [
+      /add \?sslmode=require to DATABASE_URL/,
+      'database "sessions"',
+    ]);
   });
 
   it('a pg_hba.conf reject line, or a role that may not log in: connection not allowed', async () => {
     // "no encryption" says how the client came: a reject line refuses whatever TLS would change.
-    const rejected = await fake({ kind: 'fatal', code: '28000', message: 'pg_hba.conf rejects connection for host "127.0.0.1", user "app", database "sessions", no encryption' });
+    const rejected = await fake({
+      kind: 'fatal',
+      code: '28000',
+      message: 'pg_hba.conf rejects connection for host "127.0.0.1", user "app", database "sessions", no encryption',
+    });
     expectCondition(await conditionOf(local(rejected.port)), 'not-allowed', '28000', [/pg_hba\.conf entry/, 'role "app"']);
     const nologin = await fake({ kind: 'fatal', code: '28000', message: 'role "app" is not permitted to log in' });
     expectCondition(await conditionOf(local(nologin.port)), 'not-allowed', '28000', [/ALTER ROLE app LOGIN/]);
@@ -86,16 +92,41 @@ describe('database conditions met on a fake server, a refusing port and a silent
 
   it('sslmode=require against a server without TLS: TLS not offered', async () => {
     const server = await fake({ kind: 'fatal', code: '28000', message: 'unused' });
-    expectCondition(await conditionOf(local(server.port, '/sessions', '?sslmode=require')), 'tls-unavailable', 'ECONNRESET', [/remove sslmode from DATABASE_URL/]);
+    expectCondition(await conditionOf(local(server.port, '/sessions', '?sslmode=require')), 'tls-unavailable', 'ECONNRESET', [
+      /remove sslmode from DATABASE_URL/,
+    ]);
   });
 
   it('sslmode=verify-full against a self-signed certificate: TLS certificate not trusted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+        ],
+        { stdio: 'ignore' },
+      );
       const tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
       const server = await fake({ kind: 'fatal', code: '28P01', message: 'unused', tls });
-      expectCondition(await conditionOf(local(server.port, '/sessions', '?sslmode=verify-full')), 'tls-certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT', [/NODE_EXTRA_CA_CERTS/]);
+      expectCondition(
+        await conditionOf(local(server.port, '/sessions', '?sslmode=verify-full')),
+        'tls-certificate',
+        'DEPTH_ZERO_SELF_SIGNED_CERT',
+        [/NODE_EXTRA_CA_CERTS/],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -179,21 +210,32 @@ describe.runIf(realServer)('database conditions met on the real server', () => {
     expectCondition(await conditionOf(at(name, 'postgres')), 'role-missing', '28000', [`no role "${name}"`, /createuser/]);
   });
 
-  it("a role at its connection limit: too many connections, which can pass by itself", async () => {
-    expectCondition(await conditionOf(at(limited, new URL(fresh.url!).pathname.slice(1))), 'too-many-connections', '53300', [/DATABASE_POOL_SIZE/]);
+  it('a role at its connection limit: too many connections, which can pass by itself', async () => {
+    expectCondition(await conditionOf(at(limited, new URL(fresh.url!).pathname.slice(1))), 'too-many-connections', '53300', [
+      /DATABASE_POOL_SIZE/,
+    ]);
   });
 
   it('a role that may not create the tables: permission denied', async () => {
     const name = new URL(fresh.url!).pathname.slice(1);
-    expectCondition(await conditionOf(at(plain, name)), 'permission-denied', '42501', [`role "${plain}"`, `GRANT CREATE ON SCHEMA public TO ${plain}`]);
+    expectCondition(await conditionOf(at(plain, name)), 'permission-denied', '42501', [
+      `role "${plain}"`,
+      `GRANT CREATE ON SCHEMA public TO ${plain}`,
+    ]);
   });
 });
 
 /** A process's stdout and stderr as they come. */
 function watch(child: ChildProcess) {
   const output = { text: '', stdout: '', stderr: '' };
-  child.stdout!.on('data', (d) => ((output.text += d), (output.stdout += d)));
-  child.stderr!.on('data', (d) => ((output.text += d), (output.stderr += d)));
+  child.stdout!.on('data', (d) => {
+    output.text += d;
+    output.stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    output.text += d;
+    output.stderr += d;
+  });
   return output;
 }
 
@@ -225,13 +267,20 @@ describe.runIf(realServer)('npm start and the CLI with DATABASE_URL naming a dat
   });
 
   it('the CLI prints one line naming the condition on stderr, nothing on stdout', async () => {
-    const child = spawn('npm', ['run', '-s', 'cli', '--', 'env', 'create', '--slug', 'x', '--type', 'STAGING', '--json'], { cwd: root, env });
+    const child = spawn('npm', ['run', '-s', 'cli', '--', 'env', 'create', '--slug', 'x', '--type', 'STAGING', '--json'], {
+      cwd: root,
+      env,
+    });
     const output = watch(child);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(1);
     expect(output.stdout).toBe('');
     expect(output.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(new RegExp(`^error: database missing \\(3D000\\): the server at .* has no database "${name}" .*createdb .*${name}\\) or correct DATABASE_URL$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^error: database missing \\(3D000\\): the server at .* has no database "${name}" .*createdb .*${name}\\) or correct DATABASE_URL$`,
+        ),
+      ),
     ]);
     expect(output.text).not.toContain(PASSWORD);
   }, 60_000);
@@ -243,7 +292,11 @@ describe.runIf(realServer)('npm start and the CLI with DATABASE_URL naming a dat
     try {
       const base = await until('the listening line', () => /listening on (http:\/\/[\d.:]+)\/graphql/.exec(output.text)?.[1], 60_000);
       await until('the log line', () => (output.text.includes('database not ready') ? true : undefined));
-      expect(output.text).toMatch(new RegExp(`database not ready: database missing \\(3D000\\): .*no database "${name}".*Waiting will not fix this: retrying every 5 s until it is fixed`));
+      expect(output.text).toMatch(
+        new RegExp(
+          `database not ready: database missing \\(3D000\\): .*no database "${name}".*Waiting will not fix this: retrying every 5 s until it is fixed`,
+        ),
+      );
 
       const ready = await fetch(`${base}/ready`);
       expect(ready.status).toBe(503);
@@ -254,7 +307,11 @@ describe.runIf(realServer)('npm start and the CLI with DATABASE_URL naming a dat
         reason: expect.stringMatching(new RegExp(`^database missing: the server at .* has no database "${name}"`)),
         healsByItself: false,
       });
-      const api = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+      const api = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":"{ __typename }"}',
+      });
       expect(api.status).toBe(503);
       expect(((await api.json()) as any).errors[0].message).toMatch(/GET \/ready says why/);
 

@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { CONTRACT_STATUS } from '../src/http/errors.js';
 import { readFileSync } from 'node:fs';
 import { buildSchema, type GraphQLSchema, isAbstractType, parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { schema } from '../src/graphql/schema.js';
-import { ROUTES } from '../src/http/rest/routes.js';
+import { generatedSections, withSections } from '../scripts/docs-config.js';
 import { SETTINGS_SCHEMA } from '../src/config.js';
 import { CONDITIONS } from '../src/db/conditions.js';
-import { generatedSections, withSections } from '../scripts/docs-config.js';
+import { schema } from '../src/graphql/schema.js';
+import { CONTRACT_STATUS } from '../src/http/errors.js';
+import { ROUTES } from '../src/http/rest/routes.js';
 
 /**
  * Keeps docs/API.md honest without a server: its possibleTypes object, its status table and its
@@ -30,7 +30,10 @@ function possibleTypes(of: GraphQLSchema): Record<string, string[]> {
   const result: Record<string, string[]> = {};
   for (const type of Object.values(of.getTypeMap())) {
     if (!isAbstractType(type) || type.name.startsWith('_')) continue;
-    result[type.name] = of.getPossibleTypes(type).map((t) => t.name).sort();
+    result[type.name] = of
+      .getPossibleTypes(type)
+      .map((t) => t.name)
+      .sort();
   }
   return result;
 }
@@ -61,7 +64,10 @@ describe('docs/API.md', () => {
     const start = doc.indexOf('<!-- status-table -->');
     expect(start).toBeGreaterThan(-1);
     const lines = doc.slice(start).split('\n').slice(1);
-    const rows = lines.slice(0, lines.findIndex((line) => !line.startsWith('|')));
+    const rows = lines.slice(
+      0,
+      lines.findIndex((line) => !line.startsWith('|')),
+    );
     const inDoc: Record<string, number> = {};
     for (const row of rows) {
       const match = /^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|/.exec(row);
@@ -80,7 +86,10 @@ describe('docs/API.md', () => {
     expect(embedded.length).toBeGreaterThanOrEqual(3);
     for (const source of [...marked, ...embedded]) {
       const document = parse(source);
-      expect(validate(schema, document).map((e) => e.message), source).toEqual([]);
+      expect(
+        validate(schema, document).map((e) => e.message),
+        source,
+      ).toEqual([]);
     }
   });
 
@@ -90,9 +99,15 @@ describe('docs/API.md', () => {
     for (const route of ROUTES) {
       expect(doc).toContain(`\`${route.method} ${route.path}\``);
       const example = route.path.replace('{session}', 'chat_1234');
-      const curls = readme.split('\ncurl ').slice(1).filter((c) => c.includes(`http://127.0.0.1:4000${example} `) || c.includes(`http://127.0.0.1:4000${example}\n`));
+      const curls = readme
+        .split('\ncurl ')
+        .slice(1)
+        .filter((c) => c.includes(`http://127.0.0.1:4000${example} `) || c.includes(`http://127.0.0.1:4000${example}\n`));
       const method = (c: string) => /-X (\w+)/.exec(c)?.[1] ?? 'GET';
-      expect(curls.some((c) => method(c) === route.method), `${route.method} ${route.path}`).toBe(true);
+      expect(
+        curls.some((c) => method(c) === route.method),
+        `${route.method} ${route.path}`,
+      ).toBe(true);
     }
   });
 
@@ -107,10 +122,19 @@ describe('docs/API.md', () => {
 
   it('lists exactly the variables of the config schema, and every database condition, in the tables', () => {
     const readme = readFileSync(`${root}README.md`, 'utf8');
-    const tableOf = (text: string, name: string) => text.slice(text.indexOf(`<!-- generated:${name} `), text.indexOf(`<!-- /generated:${name} -->`));
+    const tableOf = (text: string, name: string) =>
+      text.slice(text.indexOf(`<!-- generated:${name} `), text.indexOf(`<!-- /generated:${name} -->`));
     const variables = (table: string) => [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     const names = Object.keys(SETTINGS_SCHEMA.shape);
-    expect(names).toEqual(expect.arrayContaining(['DATABASE_POOL_SIZE', 'DATABASE_TIMEOUT_MS', 'DATABASE_CONNECT_TIMEOUT_MS', 'DATABASE_IDLE_TIMEOUT_SECONDS', 'TRUST_PROXY']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'DATABASE_POOL_SIZE',
+        'DATABASE_TIMEOUT_MS',
+        'DATABASE_CONNECT_TIMEOUT_MS',
+        'DATABASE_IDLE_TIMEOUT_SECONDS',
+        'TRUST_PROXY',
+      ]),
+    );
     expect(variables(tableOf(readme, 'settings'))).toEqual(names);
     expect(variables(tableOf(doc, 'settings'))).toEqual(names);
     const conditions = [...tableOf(doc, 'database-conditions').matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
@@ -121,7 +145,7 @@ describe('docs/API.md', () => {
     expect(() => withSections('README.md', 'no markers here', { settings: '| x |' })).toThrow(/has no <!-- generated:settings/);
   });
 
-  it('carries an MIT LICENSE and says so in package.json; the CHANGELOG starts with package.json\'s version', () => {
+  it("carries an MIT LICENSE and says so in package.json; the CHANGELOG starts with package.json's version", () => {
     const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string; license: string };
     expect(pkg.license).toBe('MIT');
     expect(readFileSync(`${root}LICENSE`, 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} /);
@@ -136,7 +160,7 @@ describe('docs/API.md', () => {
     for (const row of rows) expect(row, row).toMatch(/400.*200 .*application\/json/);
   });
 
-  it("has CI run the suite on the current LTS line of Node.js too, one the README names, and a guard against running it on another", () => {
+  it('has CI run the suite on the current LTS line of Node.js too, one the README names, and a guard against running it on another', () => {
     const ci = readFileSync(`${root}.ci/run`, 'utf8');
     const lts = /^NODE_LTS=(\d+)\.\d+\.\d+$/m.exec(ci)?.[1];
     expect(lts, 'NODE_LTS in .ci/run').toBeDefined();
@@ -147,7 +171,11 @@ describe('docs/API.md', () => {
     expect(readme).toMatch(/EBADENGINE/);
     // The guard every test file loads: it refuses a Node.js other than the one asked for.
     const guard = (major: string) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'test/setup/node-version.ts'], { cwd: root, env: { ...process.env, REQUIRE_NODE_MAJOR: major }, encoding: 'utf8' });
+      spawnSync(process.execPath, ['--import', 'tsx', 'test/setup/node-version.ts'], {
+        cwd: root,
+        env: { ...process.env, REQUIRE_NODE_MAJOR: major },
+        encoding: 'utf8',
+      });
     const other = guard('19');
     expect(other.status).not.toBe(0);
     expect(other.stderr).toContain(`REQUIRE_NODE_MAJOR=19, but the suite runs on Node.js ${process.versions.node}`);

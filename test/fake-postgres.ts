@@ -7,9 +7,7 @@ import { createSecureContext, TLSSocket } from 'node:tls';
  * with the FATAL error a real server sends, answers SSLRequest with `N` (no TLS) or by starting
  * TLS with the given certificate, or says nothing at all.
  */
-export type FakeBehaviour =
-  | { kind: 'fatal'; code: string; message: string; tls?: { key: string; cert: string } }
-  | { kind: 'silent' };
+export type FakeBehaviour = { kind: 'fatal'; code: string; message: string; tls?: { key: string; cert: string } } | { kind: 'silent' };
 
 const SSL_REQUEST = 80877103;
 const PROTOCOL_3 = 196608;
@@ -52,7 +50,8 @@ export class FakePostgres {
         else stream.destroy();
       });
     socket.once('data', (first: Buffer) => {
-      if (first.length < 8 || first.readUInt32BE(4) !== SSL_REQUEST) return void socket.end(errorResponse(behaviour.code, behaviour.message));
+      if (first.length < 8 || first.readUInt32BE(4) !== SSL_REQUEST)
+        return void socket.end(errorResponse(behaviour.code, behaviour.message));
       if (!behaviour.tls) {
         socket.write('N');
         return void answer(socket);

@@ -8,7 +8,7 @@ import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../src/app.js';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { baseCreateInput, drivers, type TestApp, startTestApp } from './support.js';
+import { baseCreateInput, drivers, startTestApp, type TestApp } from './support.js';
 
 /** A second subgraph, as another team would write it: chats that point at our sessions. */
 const CHATS_SDL = `

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { LATEST_TIME_MS, MAX_FILTER_VALUES } from '../src/sessions/limits.js';
-import { baseCreateInput, drivers, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, drivers, startTestApp, type TestApp, UPDATE } from './support.js';
 
 /**
  * A value the service cannot store exactly is refused, naming where it is, never stored changed;
@@ -18,7 +18,11 @@ describe.each(drivers)('values kept exactly on %s', (driver) => {
 
   const auth = () => ({ authorization: `Bearer ${env.secretKey}` });
   const postRaw = (body: string | Buffer, headers: Record<string, string> = {}) =>
-    t.fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...auth(), ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+    t.fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth(), ...headers },
+      body: typeof body === 'string' ? body : new Uint8Array(body),
+    });
 
   it.each([
     ['1e400', 'Infinity'],
@@ -51,7 +55,11 @@ describe.each(drivers)('values kept exactly on %s', (driver) => {
 
   it('refuses a body that is not UTF-8 (400) over GraphQL and REST, storing nothing', async () => {
     const s = await t.createSession(env.secretKey);
-    const bad = Buffer.concat([Buffer.from(`{"query":${JSON.stringify(UPDATE)},"variables":{"id":"${s.id}","input":{"tags":["`), Buffer.from([0xff, 0xfe]), Buffer.from('"]}}}')]);
+    const bad = Buffer.concat([
+      Buffer.from(`{"query":${JSON.stringify(UPDATE)},"variables":{"id":"${s.id}","input":{"tags":["`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"]}}}'),
+    ]);
     const graphql = await postRaw(bad);
     expect(graphql.status).toBe(400);
     expect((await graphql.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
@@ -71,14 +79,21 @@ describe.each(drivers)('values kept exactly on %s', (driver) => {
     // "The embedded database"), so the BOM case runs on the real server.
     const bom = driver === 'postgres' ? '\ufeffbom' : 'bom';
     const tasks = [' spaced ', bom, 'plain'];
-    for (const taskIdentifier of tasks) await t.createSession(own.secretKey, baseCreateInput({ taskIdentifier, tags: [` ${taskIdentifier}`] }));
+    for (const taskIdentifier of tasks)
+      await t.createSession(own.secretKey, baseCreateInput({ taskIdentifier, tags: [` ${taskIdentifier}`] }));
     const rest = async (params: Record<string, string>) => {
-      const response = await t.fetch(`/api/v1/sessions?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${own.secretKey}` } });
+      const response = await t.fetch(`/api/v1/sessions?${new URLSearchParams(params)}`, {
+        headers: { authorization: `Bearer ${own.secretKey}` },
+      });
       expect(response.status).toBe(200);
       return ((await response.json()) as { data: { taskIdentifier: string }[] }).data.map((s) => s.taskIdentifier).sort();
     };
     const graphql = async (filter: Record<string, unknown>) => {
-      const { body } = await t.gql('query($f: SessionFilter) { sessions(filter: $f) { edges { node { taskIdentifier } } } }', { f: filter }, own.secretKey);
+      const { body } = await t.gql(
+        'query($f: SessionFilter) { sessions(filter: $f) { edges { node { taskIdentifier } } } }',
+        { f: filter },
+        own.secretKey,
+      );
       return body.data.sessions.edges.map((e: { node: { taskIdentifier: string } }) => e.node.taskIdentifier).sort();
     };
     expect(await rest({ 'filter[taskIdentifier]': ` spaced ,${bom}` })).toEqual([' spaced ', bom].sort());
@@ -105,13 +120,31 @@ describe.each(drivers)('values kept exactly on %s', (driver) => {
   it(`takes at most ${MAX_FILTER_VALUES} values per list filter: BAD_USER_INPUT over GraphQL, 400 over REST, before any query`, async () => {
     const many = Array.from({ length: MAX_FILTER_VALUES + 1 }, () => 'ACTIVE');
     t.queries.length = 0;
-    const { status, body } = await t.gql('query($s: [SessionStatus!]) { sessions(filter: { status: $s }) { edges { cursor } } }', { s: many }, env.secretKey);
+    const { status, body } = await t.gql(
+      'query($s: [SessionStatus!]) { sessions(filter: { status: $s }) { edges { cursor } } }',
+      { s: many },
+      env.secretKey,
+    );
     expect(status).toBe(400);
-    expect(body.errors![0]).toMatchObject({ message: `filter.status takes at most ${MAX_FILTER_VALUES} values`, extensions: { code: 'BAD_USER_INPUT' } });
-    const rest = await t.fetch(`/api/v1/sessions?${new URLSearchParams({ 'filter[tags]': Array(MAX_FILTER_VALUES + 1).fill('t').join(',') })}`, { headers: auth() });
+    expect(body.errors![0]).toMatchObject({
+      message: `filter.status takes at most ${MAX_FILTER_VALUES} values`,
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const rest = await t.fetch(
+      `/api/v1/sessions?${new URLSearchParams({
+        'filter[tags]': Array(MAX_FILTER_VALUES + 1)
+          .fill('t')
+          .join(','),
+      })}`,
+      { headers: auth() },
+    );
     expect(rest.status).toBe(400);
     expect(t.sessionQueries()).toEqual([]);
-    const enough = await t.gql('query($s: [SessionStatus!]) { sessions(filter: { status: $s }) { edges { cursor } } }', { s: many.slice(1) }, env.secretKey);
+    const enough = await t.gql(
+      'query($s: [SessionStatus!]) { sessions(filter: { status: $s }) { edges { cursor } } }',
+      { s: many.slice(1) },
+      env.secretKey,
+    );
     expect(enough.body.errors).toBeUndefined();
   });
 });

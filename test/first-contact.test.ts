@@ -4,7 +4,7 @@ import { batchRequests } from 'graphql-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { NOT_ACCEPTABLE } from '../src/http/plugins/not-acceptable.js';
-import { baseCreateInput, drivers, GET, RawConnection, rawRequest, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, drivers, GET, RawConnection, rawRequest, startTestApp, type TestApp, UPDATE } from './support.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -27,11 +27,15 @@ describe.each(drivers)('batching on %s', (driver) => {
 
   it("answers graphql-request's batchRequests with each result in order", async () => {
     const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'batch-1' }));
-    const results = await batchRequests(`${t.url}/graphql`, [
-      { document: GET, variables: { id: 'batch-1' } },
-      { document: UPDATE, variables: { id: 'batch-1', input: { tags: ['batched'] } } },
-      { document: GET, variables: { id: 'session_nope' } },
-    ], auth());
+    const results = await batchRequests(
+      `${t.url}/graphql`,
+      [
+        { document: GET, variables: { id: 'batch-1' } },
+        { document: UPDATE, variables: { id: 'batch-1', input: { tags: ['batched'] } } },
+        { document: GET, variables: { id: 'session_nope' } },
+      ],
+      auth(),
+    );
     expect(results.map((r) => Object.keys(r.data as object))).toEqual([['session'], ['updateSession'], ['session']]);
     expect((results[0]!.data as any).session.id).toBe(s.id);
     expect((results[1]!.data as any).updateSession.session).toMatchObject({ tags: ['batched'], version: 2 });
@@ -54,7 +58,11 @@ describe.each(drivers)('batching on %s', (driver) => {
 
   it('bounds and authenticates each operation as if sent alone', async () => {
     const tooManyAliases = `{ session(id: "x") { ${Array.from({ length: 16 }, (_, i) => `a${i}: id`).join(' ')} } }`;
-    const response = await post(t, [{ query: '{ __typename }' }, { query: tooManyAliases }, { query: GET, variables: { id: 'x' } }], auth());
+    const response = await post(
+      t,
+      [{ query: '{ __typename }' }, { query: tooManyAliases }, { query: GET, variables: { id: 'x' } }],
+      auth(),
+    );
     const [ok, bounded, read] = (await response.json()) as any[];
     expect(ok).toEqual({ data: { __typename: 'Query' } });
     expect(bounded.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
@@ -102,7 +110,9 @@ describe.each(drivers)('the rate limit and batches on %s', (driver) => {
     expect(first.headers.get('x-ratelimit-limit')).toBe('4');
     expect(first.headers.get('x-ratelimit-remaining')).toBe('3');
     expect(Number(first.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(1);
-    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { authorization: `Bearer ${env.secretKey}` } });
+    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { authorization: `Bearer ${env.secretKey}` },
+    });
     expect(get.headers.get('x-ratelimit-remaining')).toBe('2');
   });
 });
@@ -147,7 +157,9 @@ describe.each(drivers)('a flood of made-up keys on %s', (driver) => {
           madeUp.push(post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${key}` }).then((r) => r.status));
         }
         // A key no request has used yet, sent in the middle of the wave.
-        valid.push(post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${envs[wave]!.secretKey}` }).then((r) => r.status));
+        valid.push(
+          post(t, { query: GET, variables: { id: 'x' } }, { authorization: `Bearer ${envs[wave]!.secretKey}` }).then((r) => r.status),
+        );
         await Promise.all(madeUp.slice(-50));
       }
       expect(await Promise.all(valid)).toEqual([200, 200, 200, 200, 200, 200]);
@@ -224,7 +236,10 @@ describe.each(drivers)('first contact on %s', (driver) => {
     });
     expect(response.status).toBe(400);
     const { errors } = (await response.json()) as any;
-    expect(errors[0]).toMatchObject({ message: expect.stringContaining('Send the operation as JSON'), extensions: { code: 'BAD_REQUEST' } });
+    expect(errors[0]).toMatchObject({
+      message: expect.stringContaining('Send the operation as JSON'),
+      extensions: { code: 'BAD_REQUEST' },
+    });
   });
 
   it('refuses a multipart body (no field takes a file), storing nothing', async () => {
@@ -263,7 +278,11 @@ describe('CORS_ORIGINS', () => {
   it('lets the listed origins call, with the Authorization header, never with cookies', async () => {
     const preflight = await t.fetch('/graphql', {
       method: 'OPTIONS',
-      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
@@ -290,10 +309,18 @@ describe.each(drivers)('what a first hour meets on %s', (driver) => {
     for (const placeholder of ['tr_dev_...', 'tr_dev_…']) {
       // As curl sends it: the README's ellipsis goes out as UTF-8 bytes (fetch refuses to send it).
       const connection = await RawConnection.open(t.url);
-      connection.write(Buffer.concat([
-        Buffer.from(rawRequest('POST', '/graphql', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: 'Bearer ' }).replace(/\r\n\r\n$/, '')),
-        Buffer.from(`${placeholder}\r\n\r\n${body}`, 'utf8'),
-      ]));
+      connection.write(
+        Buffer.concat([
+          Buffer.from(
+            rawRequest('POST', '/graphql', {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+              authorization: 'Bearer ',
+            }).replace(/\r\n\r\n$/, ''),
+          ),
+          Buffer.from(`${placeholder}\r\n\r\n${body}`, 'utf8'),
+        ]),
+      );
       const response = await connection.response();
       connection.socket.destroy();
       expect(response.status).toBe(401);
@@ -329,7 +356,9 @@ describe('GraphiQL asked for while it is off (NODE_ENV=production)', () => {
     }
     expect(NOT_ACCEPTABLE.graphiqlOff).toMatch(/NODE_ENV=production .* GRAPHIQL=1/);
     // An operation over GET from the same browser still runs.
-    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'text/html, application/json' } });
+    const get = await t.fetch(`/graphql?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: 'text/html, application/json' },
+    });
     expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
@@ -342,10 +371,22 @@ describe('GraphiQL asked for while it is off (NODE_ENV=production)', () => {
 
 describe('a production install (npm ci with NODE_ENV=production: no devDependencies)', () => {
   it('has every package npm start and the CLI import, build step included', async () => {
-    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
+      dependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     const imported = new Set<string>();
     for (const entry of ['src/main.ts', 'src/cli.ts']) {
-      const { metafile } = await build({ entryPoints: [`${root}${entry}`], bundle: true, platform: 'node', format: 'esm', packages: 'external', write: false, metafile: true, logLevel: 'silent' });
+      const { metafile } = await build({
+        entryPoints: [`${root}${entry}`],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        packages: 'external',
+        write: false,
+        metafile: true,
+        logLevel: 'silent',
+      });
       for (const input of Object.values(metafile.inputs)) {
         for (const { path, external } of input.imports) if (external && !path.startsWith('node:')) imported.add(packageName(path));
       }

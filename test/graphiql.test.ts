@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { type TestApp, startTestApp } from './support.js';
+import { startTestApp, type TestApp } from './support.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // .ci/run installs Chromium and sets REQUIRE_BROWSER, so CI never skips this; a machine
@@ -14,6 +14,7 @@ if (skip && process.env.REQUIRE_BROWSER) throw new Error(`${CHROMIUM} is missing
 if (skip) console.warn(`skipping the GraphiQL browser test: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 /** What an editor shows; Monaco renders spaces as non-breaking ones. */
+// biome-ignore lint/performance/useDomNodeTextContent: a locator's rendered text, as a person reads it, not the DOM's
 const shown = async (locator: Locator) => (await locator.innerText()).replace(/\u00a0/g, ' ');
 
 describe.skipIf(skip)('GraphiQL in a real browser', () => {
@@ -75,7 +76,12 @@ describe.skipIf(skip)('GraphiQL in a real browser', () => {
   });
 
   it('runs a subscription: the result pane shows each new version as it is written', async () => {
-    const s = await t.createSession(env.secretKey, { type: 'chat.agent', taskIdentifier: 'my-chat', externalId: 'live-demo', triggerConfig: { basePayload: {} } });
+    const s = await t.createSession(env.secretKey, {
+      type: 'chat.agent',
+      taskIdentifier: 'my-chat',
+      externalId: 'live-demo',
+      triggerConfig: { basePayload: {} },
+    });
     const page = await browser.newPage();
     // GraphiQL opens with the operation the URL carries (a link to share it does the same).
     const subscription = 'subscription {\n  sessionChanged(id: "live-demo") {\n    id version tags status\n  }\n}\n';
@@ -93,8 +99,15 @@ describe.skipIf(skip)('GraphiQL in a real browser', () => {
     await expect.poll(() => t.app.sessions.changes.size.streams, { timeout: 20_000 }).toBe(1);
 
     const result = page.locator('section.result-window');
-    for (const [version, tag] of [[2, 'first-change'], [3, 'second-change']] as const) {
-      await t.gql('mutation($id: ID!, $tags: [String!]) { updateSession(id: $id, input: { tags: $tags }) { __typename } }', { id: s.id, tags: [tag] }, env.secretKey);
+    for (const [version, tag] of [
+      [2, 'first-change'],
+      [3, 'second-change'],
+    ] as const) {
+      await t.gql(
+        'mutation($id: ID!, $tags: [String!]) { updateSession(id: $id, input: { tags: $tags }) { __typename } }',
+        { id: s.id, tags: [tag] },
+        env.secretKey,
+      );
       await expect.poll(() => shown(result), { timeout: 10_000 }).toContain(tag);
       expect(await shown(result)).toContain(`"version": ${version}`);
     }

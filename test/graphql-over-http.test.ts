@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from '../src/app.js';
-import { drivers, type TestApp, startTestApp } from './support.js';
+import { drivers, startTestApp, type TestApp } from './support.js';
 
 describe.each(drivers)('the GraphQL over HTTP audit on %s', (driver) => {
   let t: TestApp;

@@ -3,7 +3,7 @@ import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { DOCUMENT_CACHE } from '../src/http/plugins/parser-cache.js';
-import { drivers, type TestApp, startTestApp, UPDATE } from './support.js';
+import { drivers, startTestApp, type TestApp, UPDATE } from './support.js';
 
 /**
  * Request text is data, never code: documents written to break out of a code generator run
@@ -65,29 +65,41 @@ describe.each(drivers)('documents written to run code on %s', (driver) => {
     const response =
       method === 'GET'
         ? await t.fetch(`/graphql?query=${encodeURIComponent(query)}`, { headers })
-        : await t.fetch('/graphql', { method, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+        : await t.fetch('/graphql', {
+            method,
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ query }),
+          });
     return { status: response.status, body: (await response.json()) as { data?: any; errors?: unknown[] } };
   };
 
-  it.each(BREAKOUTS.map((b, i) => [i, b]))('runs nothing of breakout %i in __type(name:), without a credential, over GET and POST', async (_i, breakout) => {
-    for (const method of ['GET', 'POST'] as const) {
-      const { status, body } = await send(`{ __type(name: ${literal(breakout)}) { name } }`, undefined, method);
-      expect(status).toBe(200);
-      expect(body).toEqual({ data: { __type: null } });
-    }
-    ranNothing();
-  });
+  it.each(BREAKOUTS.map((b, i) => [i, b]))(
+    'runs nothing of breakout %i in __type(name:), without a credential, over GET and POST',
+    async (_i, breakout) => {
+      for (const method of ['GET', 'POST'] as const) {
+        const { status, body } = await send(`{ __type(name: ${literal(breakout)}) { name } }`, undefined, method);
+        expect(status).toBe(200);
+        expect(body).toEqual({ data: { __type: null } });
+      }
+      ranNothing();
+    },
+  );
 
-  it.each(BREAKOUTS.map((b, i) => [i, b]))('runs nothing of breakout %i in session(id:), and looks the id up as given', async (_i, breakout) => {
-    const { body } = await send(`{ session(id: ${literal(breakout)}) { id } }`, env.secretKey);
-    expect(body).toEqual({ data: { session: null } });
-    ranNothing();
-  });
+  it.each(BREAKOUTS.map((b, i) => [i, b]))(
+    'runs nothing of breakout %i in session(id:), and looks the id up as given',
+    async (_i, breakout) => {
+      const { body } = await send(`{ session(id: ${literal(breakout)}) { id } }`, env.secretKey);
+      expect(body).toEqual({ data: { session: null } });
+      ranNothing();
+    },
+  );
 
   it('stores breakouts written in metadata, tags and trigger config literals exactly, running none of them', async () => {
     const tags = BREAKOUTS.slice(0, 10).map((b) => b.slice(0, 128));
     const metadata = Object.fromEntries(BREAKOUTS.map((b, i) => [`k${i}`, b]));
-    const fields = Object.entries(metadata).map(([k, v]) => `${k}: ${literal(v)}`).join(', ');
+    const fields = Object.entries(metadata)
+      .map(([k, v]) => `${k}: ${literal(v)}`)
+      .join(', ');
     const create = await send(
       `mutation { createSession(input: { type: ${literal(BREAKOUTS[0]!.slice(0, 64))}, taskIdentifier: ${literal(BREAKOUTS[1]!)},
         triggerConfig: { basePayload: { ${fields} }, queue: ${literal(BREAKOUTS[2]!)} } }) {
@@ -161,7 +173,9 @@ describe.each(drivers)('inline literals and variables on %s', (driver) => {
     const literalQuery = `mutation { updateSession(id: ${JSON.stringify(inline.id)}, input: { metadata: ${HOSTILE} }) { __typename } }`;
     expect(await updateWith(JSON.stringify({ query: literalQuery }))).toEqual({ __typename: 'UpdateSessionSuccess' });
     expect(
-      await updateWith(`{"query":${JSON.stringify(UPDATE)},"variables":{"id":${JSON.stringify(variable.id)},"input":{"metadata":${HOSTILE_JSON}}}}`),
+      await updateWith(
+        `{"query":${JSON.stringify(UPDATE)},"variables":{"id":${JSON.stringify(variable.id)},"input":{"metadata":${HOSTILE_JSON}}}}`,
+      ),
     ).toMatchObject({ __typename: 'UpdateSessionSuccess' });
     const fromLiteral = (await t.row(env.environmentId, inline.id))!.metadata;
     const fromVariable = (await t.row(env.environmentId, variable.id))!.metadata;

@@ -6,7 +6,7 @@ import type { NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { maskError } from '../src/http/errors.js';
-import { drivers, RawConnection, rawRequest, SESSION_FIELDS, type TestApp, startTestApp } from './support.js';
+import { drivers, RawConnection, rawRequest, SESSION_FIELDS, startTestApp, type TestApp } from './support.js';
 
 const GQL_RESPONSE = 'application/graphql-response+json';
 
@@ -53,7 +53,7 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
   });
 
   it('refuses a body over MAX_REQUEST_BYTES with 413 PAYLOAD_TOO_LARGE before parsing it', async () => {
-    const response = await post('{"query": "' + 'x'.repeat(40_001) + '"}');
+    const response = await post(`{"query": "${'x'.repeat(40_001)}"}`);
     expect(response.status).toBe(413);
     expect(await codeOf(response)).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -93,7 +93,10 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     const many = await send(body.length);
     const refused = await many.response();
     expect(refused.status).toBe(400);
-    expect(JSON.parse(refused.body).errors[0]).toMatchObject({ message: expect.stringContaining('more than 625 pieces'), extensions: { code: 'BAD_REQUEST' } });
+    expect(JSON.parse(refused.body).errors[0]).toMatchObject({
+      message: expect.stringContaining('more than 625 pieces'),
+      extensions: { code: 'BAD_REQUEST' },
+    });
     expect(refused.headers['connection']).toBe('close');
   });
 

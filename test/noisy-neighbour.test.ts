@@ -22,19 +22,19 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ATTACKS,
   type AttackName,
-  ATTACKS,
   type HealthReport,
   type NeighbourReport,
   type ProcessReport,
   runAttack,
+  type Service,
+  type Summary,
   sampleProcess,
   seedWorld,
-  type Service,
   startHealthProbe,
   startNeighbour,
   startService,
-  type Summary,
   type Target,
 } from './attacks.js';
 import { type Driver, drivers, freshDatabase } from './support.js';
@@ -99,7 +99,11 @@ async function seedTestWorld(driver: Driver): Promise<TestWorld> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const world = await seedWorld(fresh.url ? { databaseUrl: fresh.url } : { pgliteDir }, { tokens: TOKENS, heavy: HEAVY_SESSIONS, light: LIGHT_SESSIONS });
+    const world = await seedWorld(fresh.url ? { databaseUrl: fresh.url } : { pgliteDir }, {
+      tokens: TOKENS,
+      heavy: HEAVY_SESSIONS,
+      light: LIGHT_SESSIONS,
+    });
     return {
       env: fresh.url ? { DATABASE_URL: fresh.url } : { PGLITE_DIR: pgliteDir },
       attacker: { url: '', ...world.attacker, localAddresses: [ATTACKER, ...ATTACKER_MORE] },
@@ -137,7 +141,11 @@ async function expectLoopbackAddresses(): Promise<void> {
           resolve();
         });
         socket.once('error', (error) =>
-          reject(new Error(`cannot connect from ${localAddress} (${error.message}): the suite needs 127.0.0.2–127.0.0.7 on the loopback (Linux has all of 127.0.0.0/8)`)),
+          reject(
+            new Error(
+              `cannot connect from ${localAddress} (${error.message}): the suite needs 127.0.0.2–127.0.0.7 on the loopback (Linux has all of 127.0.0.0/8)`,
+            ),
+          ),
         );
       });
     }
@@ -172,7 +180,11 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
   async function underAttack<N extends AttackName>(
     name: N,
     options: Parameters<(typeof ATTACKS)[N]>[1],
-    { limits = {}, neighbourRate = 50, settleMs = 1000 }: { limits?: Partial<typeof LIMITS>; neighbourRate?: number; settleMs?: number } = {},
+    {
+      limits = {},
+      neighbourRate = 50,
+      settleMs = 1000,
+    }: { limits?: Partial<typeof LIMITS>; neighbourRate?: number; settleMs?: number } = {},
   ): Promise<Outcome> {
     const service: Service = await startService({
       NODE_ENV: 'production',
@@ -199,7 +211,15 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
       const processReport = sampler.stop();
       if (!attack) throw failure;
       const rssCapMb = driver === 'postgres' ? RSS_CAP_MB : startRssMb + RSS_HEADROOM_MB;
-      const outcome = { attack, neighbour: n, health: h, process: processReport, startRssMb, rssCapMb, log: service.output.text.slice(from) };
+      const outcome = {
+        attack,
+        neighbour: n,
+        health: h,
+        process: processReport,
+        startRssMb,
+        rssCapMb,
+        log: service.output.text.slice(from),
+      };
       report(name, outcome);
       return outcome;
     } finally {
@@ -252,13 +272,17 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     expect.soft(unanswered, 'no never-ending body still held past REQUEST_TIMEOUT_MS').toEqual([]);
     expect.soft(o.attack.openAtEnd, 'no never-ending body still held past REQUEST_TIMEOUT_MS').toBe(0);
     const answers = Object.entries(o.attack.outcomes).filter(([label]) => /: answered/.test(label));
-    for (const [label] of answers) expect.soft(label, 'answered with a refusal, never a result or a 5xx').toMatch(/answered (408|401|413|400)$/);
+    for (const [label] of answers)
+      expect.soft(label, 'answered with a refusal, never a result or a 5xx').toMatch(/answered (408|401|413|400)$/);
     // A body in one-byte pieces is cut once it has come in more pieces than its size allows (400),
     // else at REQUEST_TIMEOUT_MS (408).
     const key = Object.entries(o.attack.outcomes).filter(([label]) => label.startsWith('graphql-json with key'));
-    expect.soft(key.map(([label]) => label), 'a credential’s never-ending GraphQL body is refused').toEqual([
-      expect.stringMatching(/^graphql-json with key: answered (400|408)$/),
-    ]);
+    expect
+      .soft(
+        key.map(([label]) => label),
+        'a credential’s never-ending GraphQL body is refused',
+      )
+      .toEqual([expect.stringMatching(/^graphql-json with key: answered (400|408)$/)]);
   }, 90_000);
 
   it('2. 60 KB pings from a client that never reads: the flooder is cut, memory bounded', async () => {
@@ -266,19 +290,33 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     expectUnharmed(o);
     expect.soft(o.attack.socketsOpened).toBe(4);
     expect.soft(o.attack.openAtEnd, 'every flooder was ended by the server').toBe(0);
-    expect.soft(Object.keys(o.attack.outcomes).filter((l) => /open at end|not opened/.test(l)), 'every flooder was ended by the server').toEqual([]);
+    expect
+      .soft(
+        Object.keys(o.attack.outcomes).filter((l) => /open at end|not opened/.test(l)),
+        'every flooder was ended by the server',
+      )
+      .toEqual([]);
   }, 90_000);
 
   it('3. idle subscriptions of many public tokens: at most SUBSCRIPTIONS_PER_ENVIRONMENT live, the rest refused RATE_LIMITED', async () => {
-    const o = await underAttack('idleSubscriptions', { tokens: TOKENS, subscriptionsPerToken: 20, messagesPerSecond: 10, durationMs: 6000 });
+    const o = await underAttack('idleSubscriptions', {
+      tokens: TOKENS,
+      subscriptionsPerToken: 20,
+      messagesPerSecond: 10,
+      durationMs: 6000,
+    });
     expectUnharmed(o);
-    expect.soft(o.attack.figures['socketsAcknowledged'], 'each token’s socket was accepted (under WEBSOCKETS_PER_ENVIRONMENT)').toBe(TOKENS);
+    expect
+      .soft(o.attack.figures['socketsAcknowledged'], 'each token’s socket was accepted (under WEBSOCKETS_PER_ENVIRONMENT)')
+      .toBe(TOKENS);
     expect.soft(o.attack.figures['subscriptionsSent']).toBe(TOKENS * 20);
-    expect.soft(o.attack.figures['subscriptionsLive'], 'live subscriptions within the environment’s cap').toBeLessThanOrEqual(LIMITS.SUBSCRIPTIONS_PER_ENVIRONMENT);
+    expect
+      .soft(o.attack.figures['subscriptionsLive'], 'live subscriptions within the environment’s cap')
+      .toBeLessThanOrEqual(LIMITS.SUBSCRIPTIONS_PER_ENVIRONMENT);
     expect.soft(o.attack.figures['subscriptionsLive'], 'the cap was filled').toBeGreaterThan(LIMITS.SUBSCRIPTIONS_PER_ENVIRONMENT / 2);
-    expect.soft(o.attack.outcomes['subscription refused: RATE_LIMITED'] ?? 0, 'the subscriptions over the cap are refused RATE_LIMITED').toBeGreaterThanOrEqual(
-      TOKENS * 20 - LIMITS.SUBSCRIPTIONS_PER_ENVIRONMENT,
-    );
+    expect
+      .soft(o.attack.outcomes['subscription refused: RATE_LIMITED'] ?? 0, 'the subscriptions over the cap are refused RATE_LIMITED')
+      .toBeGreaterThanOrEqual(TOKENS * 20 - LIMITS.SUBSCRIPTIONS_PER_ENVIRONMENT);
   }, 90_000);
 
   it('4. heavy legal reads in one environment: the other is served, no fake outage; 7,000 filter values are BAD_USER_INPUT', async () => {
@@ -286,15 +324,28 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     // the service's own thread and copies each row out of its WebAssembly heap: one batch of 10 in
     // flight there takes about 250 MB and blocks /health for about a second, so one client, 5 a batch.
     const [clients, batch] = driver === 'pglite' ? [1, 5] : [4, 10];
-    const o = await underAttack('heavyReads', { connections: clients, batch, first: 100, filterValues: 7000, filterPerSecond: 4.5, durationMs: 4000 });
+    const o = await underAttack('heavyReads', {
+      connections: clients,
+      batch,
+      first: 100,
+      filterValues: 7000,
+      filterPerSecond: 4.5,
+      durationMs: 4000,
+    });
     expectUnharmed(o);
     const outcomes = Object.entries(o.attack.outcomes);
     expect.soft(o.attack.figures['batches'], 'the heavy batches ran').toBeGreaterThan(0);
     // 429 is the attacker's own rate limit (a batch costs 10): an answer, not a failure.
-    expect.soft(outcomes.filter(([label]) => label.startsWith('batch') && !/^batch: (200|429)$/.test(label)).map(([l]) => l), 'every batch answered').toEqual([]);
+    expect
+      .soft(
+        outcomes.filter(([label]) => label.startsWith('batch') && !/^batch: (200|429)$/.test(label)).map(([l]) => l),
+        'every batch answered',
+      )
+      .toEqual([]);
     const filters = outcomes.filter(([label]) => label.startsWith('filter'));
     expect.soft(filters.length, 'the long filters were sent').toBeGreaterThan(0);
-    for (const [label] of filters) expect.soft(label, 'a filter of 7,000 values is refused as input').toMatch(/: (200|400) BAD_USER_INPUT$/);
+    for (const [label] of filters)
+      expect.soft(label, 'a filter of 7,000 values is refused as input').toMatch(/: (200|400) BAD_USER_INPUT$/);
   }, 90_000);
 
   it('5. made-up Bearer values: charged to the address, 429 once its budget is spent, over HTTP and WebSocket upgrades', async () => {
@@ -310,9 +361,16 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     const budget = (seconds = 0) => 2 * rate + rate * seconds + 10;
     expect.soft(outcomes['http: 429'] ?? 0, 'made-up credentials get 429 once the address’s budget is spent').toBeGreaterThan(0);
     expect.soft(outcomes['http: 401'] ?? 0, 'no more 401s than the address’s budget').toBeLessThanOrEqual(budget(figures['httpSeconds']));
-    expect.soft(Object.keys(outcomes).filter((l) => l.startsWith('http') && !/http: (401|429)$/.test(l)), 'only 401 and 429').toEqual([]);
+    expect
+      .soft(
+        Object.keys(outcomes).filter((l) => l.startsWith('http') && !/http: (401|429)$/.test(l)),
+        'only 401 and 429',
+      )
+      .toEqual([]);
     expect.soft(outcomes['upgrade: refused 429'] ?? 0, 'upgrades get 429 once the address’s budget is spent').toBeGreaterThan(0);
-    expect.soft(outcomes['upgrade: opened'] ?? 0, 'no more upgrades than the address’s budget').toBeLessThanOrEqual(budget(figures['upgradeSeconds']));
+    expect
+      .soft(outcomes['upgrade: opened'] ?? 0, 'no more upgrades than the address’s budget')
+      .toBeLessThanOrEqual(budget(figures['upgradeSeconds']));
   }, 90_000);
 
   it('6. connections held: over MAX_CONNECTIONS_PER_ADDRESS closed at once, WebSockets capped per environment', async () => {
@@ -320,12 +378,18 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     expectUnharmed(o);
     const { figures, outcomes } = o.attack;
     expect.soft(figures['tcpOpened']).toBe(200);
-    expect.soft(figures['tcpOpenAfterHold'], 'idle connections of one address within MAX_CONNECTIONS_PER_ADDRESS').toBeLessThanOrEqual(LIMITS.MAX_CONNECTIONS_PER_ADDRESS);
-    expect.soft(figures['tcpClosedByServer'], 'the connections over the cap were closed at once').toBeGreaterThanOrEqual(200 - LIMITS.MAX_CONNECTIONS_PER_ADDRESS);
-    expect.soft(figures['websocketsOpenAfterHold'], 'authenticated WebSockets of one environment within WEBSOCKETS_PER_ENVIRONMENT').toBeLessThanOrEqual(
-      LIMITS.WEBSOCKETS_PER_ENVIRONMENT,
-    );
-    expect.soft(outcomes['websocket: acknowledged'] ?? 0, 'up to the cap, sockets are served').toBeGreaterThan(LIMITS.WEBSOCKETS_PER_ENVIRONMENT / 2);
+    expect
+      .soft(figures['tcpOpenAfterHold'], 'idle connections of one address within MAX_CONNECTIONS_PER_ADDRESS')
+      .toBeLessThanOrEqual(LIMITS.MAX_CONNECTIONS_PER_ADDRESS);
+    expect
+      .soft(figures['tcpClosedByServer'], 'the connections over the cap were closed at once')
+      .toBeGreaterThanOrEqual(200 - LIMITS.MAX_CONNECTIONS_PER_ADDRESS);
+    expect
+      .soft(figures['websocketsOpenAfterHold'], 'authenticated WebSockets of one environment within WEBSOCKETS_PER_ENVIRONMENT')
+      .toBeLessThanOrEqual(LIMITS.WEBSOCKETS_PER_ENVIRONMENT);
+    expect
+      .soft(outcomes['websocket: acknowledged'] ?? 0, 'up to the cap, sockets are served')
+      .toBeGreaterThan(LIMITS.WEBSOCKETS_PER_ENVIRONMENT / 2);
   }, 90_000);
 
   it('7. floods of complete messages and over-size messages: flooders closed 4429, over-size closed, one log line at most each', async () => {
@@ -334,6 +398,11 @@ describe.each(drivers)('a noisy neighbour, on %s', (driver) => {
     const { outcomes } = o.attack;
     expect.soft(outcomes['complete flood: closed (4429)'] ?? 0, 'each complete flooder closed with 4429').toBe(2);
     const oversize = Object.entries(outcomes).filter(([label]) => label.startsWith('oversize'));
-    expect.soft(oversize.map(([l]) => l), 'each over-size message closes its socket (1009)').toEqual(['oversize: closed (1009)']);
+    expect
+      .soft(
+        oversize.map(([l]) => l),
+        'each over-size message closes its socket (1009)',
+      )
+      .toEqual(['oversize: closed (1009)']);
   }, 90_000);
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { eq } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvironment } from '../src/auth/environments.js';
 import { openDatabase } from '../src/db/client.js';
@@ -44,7 +44,7 @@ async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number 
   return { value, ms: performance.now() - t0 };
 }
 
-const ready = async (url: string) => (await timed(async () => (await fetch(`${url}/ready`)).status));
+const ready = async (url: string) => await timed(async () => (await fetch(`${url}/ready`)).status);
 
 describe.runIf(realServer)('the database going away, behind a TCP proxy of the test’s own', () => {
   let proxy: FaultProxy;
@@ -255,7 +255,9 @@ describe.runIf(realServer)('the database going away, behind a TCP proxy of the t
           ...(body !== undefined && { body: JSON.stringify(body) }),
         }),
       );
-    const created = await (await call('POST', '/api/v1/sessions', { type: 'chat', taskIdentifier: 't', triggerConfig: { basePayload: {} } })).value.json();
+    const created = await (
+      await call('POST', '/api/v1/sessions', { type: 'chat', taskIdentifier: 't', triggerConfig: { basePayload: {} } })
+    ).value.json();
     await proxy.cut();
     try {
       for (const [method, path, body] of [

@@ -1,9 +1,9 @@
+import { eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { eq } from 'drizzle-orm';
 import { type SessionRow, sessions } from '../src/db/schema.js';
-import { baseCreateInput, CREATE, drivers, GET, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, CREATE, drivers, GET, startTestApp, type TestApp, UPDATE } from './support.js';
 
 /**
  * Property-based tests through HTTP. Each input is checked against a small model of the
@@ -81,10 +81,7 @@ interface StoredState {
   version: number;
 }
 
-type Expected =
-  | { kind: 'coercion' }
-  | { kind: 'typename'; typename: string }
-  | { kind: 'success'; next: StoredState };
+type Expected = { kind: 'coercion' } | { kind: 'typename'; typename: string } | { kind: 'success'; next: StoredState };
 
 const UPDATE_FIELDS = new Set(['tags', 'metadata', 'externalId', 'expectedVersion']);
 
@@ -142,7 +139,13 @@ function expectUpdate(state: StoredState, input: Record<string, unknown>): Expec
 /** JSON compared as jsonb keeps it: keys in any order. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v) =>
-    isObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+    isObject(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v,
   );
 }
 
@@ -254,7 +257,18 @@ const literalKey = fc.oneof(
 );
 const literalText = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 30 }),
-  fc.constantFrom(BREAKOUT, '"+(globalThis.polluted=1)+"', '${globalThis.polluted=1}', '`', '\\', '\\u0041', '*/', '\u2028', 'a\u0000b', '😀'),
+  fc.constantFrom(
+    BREAKOUT,
+    '"+(globalThis.polluted=1)+"',
+    '${globalThis.polluted=1}',
+    '`',
+    '\\',
+    '\\u0041',
+    '*/',
+    '\u2028',
+    'a\u0000b',
+    '😀',
+  ),
 );
 const literalJson = fc.letrec<{ value: unknown }>((tie) => ({
   value: fc.oneof(
@@ -284,7 +298,9 @@ const literalInput = fc.record(
 function toLiteral(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(toLiteral).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{ ${Object.keys(value).map((k) => `${k}: ${toLiteral((value as Record<string, unknown>)[k])}`).join(', ')} }`;
+    return `{ ${Object.keys(value)
+      .map((k) => `${k}: ${toLiteral((value as Record<string, unknown>)[k])}`)
+      .join(', ')} }`;
   }
   return JSON.stringify(value);
 }
@@ -383,7 +399,8 @@ describe.each(drivers)('properties through HTTP on %s', (driver) => {
         expect(a.version).toBe(b.version);
         expect(a.tags).toEqual(b.tags);
         expect(canonical(a.metadata)).toBe(canonical(b.metadata));
-        if (typename === 'UpdateSessionSuccess' && input.metadata !== undefined) expect(canonical(a.metadata)).toBe(canonical(input.metadata));
+        if (typename === 'UpdateSessionSuccess' && input.metadata !== undefined)
+          expect(canonical(a.metadata)).toBe(canonical(input.metadata));
         expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
       }),
       params,
@@ -517,7 +534,10 @@ describe.each(drivers)('properties through HTTP on %s', (driver) => {
       async run(m: Model, r: Real) {
         const id = r.ids[this.pick % r.ids.length]!;
         const state = m.sessions.get(id)!;
-        const { body } = await send(`mutation($id: ID!, $r: String) { closeSession(id: $id, reason: $r) { __typename ... on CloseSessionSuccess { session { version closedReason status } } } }`, { id, r: this.reason });
+        const { body } = await send(
+          `mutation($id: ID!, $r: String) { closeSession(id: $id, reason: $r) { __typename ... on CloseSessionSuccess { session { version closedReason status } } } }`,
+          { id, r: this.reason },
+        );
         const result = body.data.closeSession;
         expect(result.__typename).toBe('CloseSessionSuccess');
         expect(result.session.status).toBe('CLOSED');
@@ -544,7 +564,10 @@ describe.each(drivers)('properties through HTTP on %s', (driver) => {
     }
 
     const simpleUpdate = fc.record(
-      { tags: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }), metadata: fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 })) },
+      {
+        tags: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }),
+        metadata: fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 })),
+      },
       { requiredKeys: [] },
     );
     const commands = [

@@ -176,7 +176,8 @@ async function stop(run: Run): Promise<void> {
 async function until(what: string, probe: () => boolean, timeoutMs: number, run?: Run): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${run ? `\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${run ? `\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -204,7 +205,12 @@ describe.each(drivers)('README.md, run in order on %s', (driver) => {
     await until('the listening line', () => /listening on http:\/\/127\.0\.0\.1:\d+\/graphql/.test(current.stdout), 60_000, current);
     port = /listening on http:\/\/127\.0\.0\.1:(\d+)\/graphql/.exec(current.stdout)![1]!;
     // Ready once migrated: the first start prints its key then, a later one the GraphiQL line.
-    await until('the first-start lines', () => /^\s+tr_dev_\S+$/m.test(current.stdout) || /GraphiQL: /.test(current.stdout), 60_000, current);
+    await until(
+      'the first-start lines',
+      () => /^\s+tr_dev_\S+$/m.test(current.stdout) || /GraphiQL: /.test(current.stdout),
+      60_000,
+      current,
+    );
   }
 
   beforeAll(async () => {
@@ -307,7 +313,9 @@ describe.each(drivers)('README.md, run in order on %s', (driver) => {
   function exportedBy(block: Block, index: number, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     const names = [...block.body.matchAll(/^export ([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
     if (names.length === 0) return env;
-    const pairs = readFileSync(join(scripts, `env-${index}`), 'utf8').split('\0').filter(Boolean);
+    const pairs = readFileSync(join(scripts, `env-${index}`), 'utf8')
+      .split('\0')
+      .filter(Boolean);
     const values = Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
     return { ...env, ...Object.fromEntries(names.map((name) => [name, values[name]])) };
   }
@@ -315,7 +323,11 @@ describe.each(drivers)('README.md, run in order on %s', (driver) => {
   it('has GraphQL operations that validate against the schema', () => {
     const operations = readmeBlocks().filter((b) => b.lang === 'graphql' && !/^\s*(type|extend) /m.test(b.body));
     expect(operations.length).toBeGreaterThanOrEqual(2);
-    for (const block of operations) expect(validate(schema, parse(block.body)).map((e) => e.message), where(block)).toEqual([]);
+    for (const block of operations)
+      expect(
+        validate(schema, parse(block.body)).map((e) => e.message),
+        where(block),
+      ).toEqual([]);
   });
 });
 
@@ -339,7 +351,12 @@ function expectFirstStart(block: Block, output: string, port: string, pgliteDir:
   const start = actual.findIndex((line) => line.startsWith('sessions-gateway '));
   const shown = block.body.replaceAll('127.0.0.1:4000', `127.0.0.1:${port}`).replace('at .data/pglite', `at ${pgliteDir}`).split('\n');
   for (const [k, line] of shown.entries()) {
-    const pattern = new RegExp(`^${line.split('…').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.+')}$`);
+    const pattern = new RegExp(
+      `^${line
+        .split('…')
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.+')}$`,
+    );
     expect(actual[start + k] ?? '', `README.md:${block.line + 1 + k}`).toMatch(pattern);
   }
 }

@@ -1,9 +1,9 @@
-import { validate, compileErrors } from '@readme/openapi-parser';
+import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import type { SessionRow } from '../src/db/schema.js';
 import { ROUTES } from '../src/http/rest/routes.js';
-import { baseCreateInput, drivers, GET, RawConnection, rawRequest, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, drivers, GET, RawConnection, rawRequest, startTestApp, type TestApp, UPDATE } from './support.js';
 
 interface Reply {
   status: number;
@@ -196,7 +196,9 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       await expectRefused(await rest('PATCH', `/api/v1/sessions/${row.id}`, { body: big }), 413, 'Request body too large', row);
 
       const raw = await RawConnection.open(t.url);
-      raw.write(rawRequest('PATCH', `/api/v1/sessions/${row.id}`, { authorization: `Bearer ${env.secretKey}`, 'transfer-encoding': 'chunked' }));
+      raw.write(
+        rawRequest('PATCH', `/api/v1/sessions/${row.id}`, { authorization: `Bearer ${env.secretKey}`, 'transfer-encoding': 'chunked' }),
+      );
       const chunk = `{"metadata":{"blob":"${'x'.repeat(9_000)}`;
       for (let i = 0; i < 4; i++) raw.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
       const response = await raw.response();
@@ -229,7 +231,10 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       expect(any.headers.get('etag')).toBe('"3"');
       const before = await stored(row.id);
       await expectRefused(
-        await rest('PATCH', `/api/v1/sessions/${row.id}`, { body: { tags: ['late'] }, headers: { 'if-match': current.headers.get('etag')! } }),
+        await rest('PATCH', `/api/v1/sessions/${row.id}`, {
+          body: { tags: ['late'] },
+          headers: { 'if-match': current.headers.get('etag')! },
+        }),
         412,
         'Precondition failed: the session is at version 3, not 2',
         before,
@@ -263,7 +268,12 @@ describe.each(drivers)('REST routes on %s', (driver) => {
 
     it('refuses a reason over 256 characters (400), a body over 4096 bytes (413), a public token (403), writing nothing', async () => {
       const row = await t.createSession(env.secretKey);
-      await expectRefused(await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(257) } }), 400, /reason/, row);
+      await expectRefused(
+        await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(257) } }),
+        400,
+        /reason/,
+        row,
+      );
       await expectRefused(
         await rest('POST', `/api/v1/sessions/${row.id}/close`, { body: { reason: 'r'.repeat(5000) } }),
         413,
@@ -333,7 +343,12 @@ describe.each(drivers)('REST routes on %s', (driver) => {
       for (let i = 0; i < 7; i++) {
         const reply = await rest('POST', '/api/v1/sessions', {
           key: listEnv.secretKey,
-          body: baseCreateInput({ type: i % 2 ? 'odd' : 'even', taskIdentifier: `task-${i % 3}`, tags: [`n${i}`, i < 3 ? 'low' : 'high'], externalId: `list-${i}` }),
+          body: baseCreateInput({
+            type: i % 2 ? 'odd' : 'even',
+            taskIdentifier: `task-${i % 3}`,
+            tags: [`n${i}`, i < 3 ? 'low' : 'high'],
+            externalId: `list-${i}`,
+          }),
         });
         made.push(reply.body);
       }

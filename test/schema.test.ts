@@ -1,19 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
 import { graphql, isEnumType, isInputObjectType, isInterfaceType, isObjectType } from 'graphql';
+import { describe, expect, it } from 'vitest';
 import { printSchema, schema } from '../src/graphql/schema.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
 describe('schema.graphql', () => {
   it('is the schema printed from the code (run `npm run print-schema` after changing it)', () => {
-    expect(readFileSync(`${root}schema.graphql`, 'utf8')).toBe(printSchema() + '\n');
+    expect(readFileSync(`${root}schema.graphql`, 'utf8')).toBe(`${printSchema()}\n`);
   });
 
   it('is exactly what _service { sdl } serves to a gateway', async () => {
     const result = (await graphql({ schema, source: '{ _service { sdl } }' })) as { data: { _service: { sdl: string } } };
-    expect(result.data._service.sdl + '\n').toBe(readFileSync(`${root}schema.graphql`, 'utf8'));
+    expect(`${result.data._service.sdl}\n`).toBe(readFileSync(`${root}schema.graphql`, 'utf8'));
   });
 
   it('describes every type, field, argument and enum value a client sees', () => {
@@ -35,11 +35,7 @@ describe('schema.graphql', () => {
   });
 
   it.runIf(existsSync(`${root}../shared/tools/check-contract.mjs`))('keeps the public contract', () => {
-    const out = execFileSync(
-      'node',
-      ['../shared/tools/check-contract.mjs', 'schema.graphql'],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const out = execFileSync('node', ['../shared/tools/check-contract.mjs', 'schema.graphql'], { cwd: root, encoding: 'utf8' });
     expect(out).toMatch(/contract kept/);
   });
 });

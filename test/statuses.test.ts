@@ -4,7 +4,7 @@ import { type App, buildApp, type Listening, listen } from '../src/app.js';
 import { createToken, type NewEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
-import { baseCreateInput, CREATE, drivers, GET, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, CREATE, drivers, GET, startTestApp, type TestApp, UPDATE } from './support.js';
 
 const JSON_TYPE = 'application/json';
 const GQL_TYPE = 'application/graphql-response+json';
@@ -58,23 +58,26 @@ describe.each(drivers)('HTTP statuses of the contract table on %s', (driver) => 
   ] as const;
   const auth = () => ({ authorization: `Bearer ${env.secretKey}` });
 
-  it.each([JSON_TYPE, GQL_TYPE])('BAD_REQUEST 400 (%s): malformed JSON, no query, another media type, a mutation over GET', async (accept) => {
-    expectRefused(await post(t.url, accept, '{"query": "{ __typename }"', auth()), 'BAD_REQUEST', 400);
-    expectRefused(await post(t.url, accept, '{"variables": {}}', auth()), 'BAD_REQUEST', 400);
-    const form = await fetch(`${t.url}/graphql`, {
-      method: 'POST',
-      headers: { accept, ...auth() },
-      body: new URLSearchParams({ query: '{ __typename }' }),
-    }).then(answer);
-    expectRefused(form, 'BAD_REQUEST', 400);
-    expect(form.body.errors![0]!.message).toMatch(/Send the operation as JSON/);
-    const get = await fetch(
-      `${t.url}/graphql?query=${encodeURIComponent(`mutation { closeSession(id: "${sessionId}") { __typename } }`)}`,
-      { headers: { accept, ...auth() } },
-    ).then(answer);
-    expectRefused(get, 'BAD_REQUEST', 400);
-    expect((await t.row(env.environmentId, sessionId))!.closedAt).toBeNull();
-  });
+  it.each([JSON_TYPE, GQL_TYPE])(
+    'BAD_REQUEST 400 (%s): malformed JSON, no query, another media type, a mutation over GET',
+    async (accept) => {
+      expectRefused(await post(t.url, accept, '{"query": "{ __typename }"', auth()), 'BAD_REQUEST', 400);
+      expectRefused(await post(t.url, accept, '{"variables": {}}', auth()), 'BAD_REQUEST', 400);
+      const form = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { accept, ...auth() },
+        body: new URLSearchParams({ query: '{ __typename }' }),
+      }).then(answer);
+      expectRefused(form, 'BAD_REQUEST', 400);
+      expect(form.body.errors![0]!.message).toMatch(/Send the operation as JSON/);
+      const get = await fetch(
+        `${t.url}/graphql?query=${encodeURIComponent(`mutation { closeSession(id: "${sessionId}") { __typename } }`)}`,
+        { headers: { accept, ...auth() } },
+      ).then(answer);
+      expectRefused(get, 'BAD_REQUEST', 400);
+      expect((await t.row(env.environmentId, sessionId))!.closedAt).toBeNull();
+    },
+  );
 
   it.each(both)('GRAPHQL_PARSE_FAILED (%s → %i): a document that does not parse, or over 1000 tokens', async (accept, status) => {
     expectRefused(await post(t.url, accept, operation('{ session(id: '), auth()), 'GRAPHQL_PARSE_FAILED', status);
@@ -106,7 +109,11 @@ describe.each(drivers)('HTTP statuses of the contract table on %s', (driver) => 
     const before = await t.row(env.environmentId, sessionId);
     expectRefused(await post(t.url, accept, operation(GET, { id: sessionId })), 'UNAUTHENTICATED', 401);
     const update = operation(UPDATE, { id: sessionId, input: { tags: ['x'] } });
-    expectRefused(await post(t.url, accept, update, { authorization: 'Bearer tr_dev_unknownunknownunknownunknown' }), 'UNAUTHENTICATED', 401);
+    expectRefused(
+      await post(t.url, accept, update, { authorization: 'Bearer tr_dev_unknownunknownunknownunknown' }),
+      'UNAUTHENTICATED',
+      401,
+    );
     expect(await t.row(env.environmentId, sessionId)).toEqual(before);
   });
 
@@ -154,7 +161,11 @@ describe.each(drivers)('HTTP statuses of the contract table on %s', (driver) => 
         expect(a.status).toBe(500);
         expect(a.body.data).toBeNull();
         expect(a.body.errors).toHaveLength(1);
-        expect(a.body.errors![0]).toMatchObject({ message: 'Unexpected error.', path: ['updateSession'], extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+        expect(a.body.errors![0]).toMatchObject({
+          message: 'Unexpected error.',
+          path: ['updateSession'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        });
         expect(Object.keys(a.body.errors![0]!).sort()).toEqual(expect.arrayContaining(['extensions', 'message', 'path']));
         expect(Object.keys(a.body.errors![0]!).every((k) => ['extensions', 'message', 'path', 'locations'].includes(k))).toBe(true);
         expect(JSON.stringify(a.body)).not.toMatch(/sessions|select|relation|42P01/i);
@@ -214,6 +225,10 @@ describe.each(drivers)('public tokens from createSession, through createToken to
   it('a read-all token may not list: FORBIDDEN 403 before execution', async () => {
     const env = await t.newEnvironment();
     const { token } = await createToken(t.app.database.db, env.slug, ['read:all'], 60);
-    expectRefused(await post(t.url, GQL_TYPE, operation('{ sessions { edges { cursor } } }'), { authorization: `Bearer ${token}` }), 'FORBIDDEN', 403);
+    expectRefused(
+      await post(t.url, GQL_TYPE, operation('{ sessions { edges { cursor } } }'), { authorization: `Bearer ${token}` }),
+      'FORBIDDEN',
+      403,
+    );
   });
 });

@@ -7,7 +7,7 @@ import { type App, createApp, type Listening, listen } from '../src/app.js';
 import { createToken, type NewEnvironment, rotateKey } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { LISTEN_APPLICATION_NAME } from '../src/db/listen.js';
-import { baseCreateInput, drivers, freshDatabase, type TestApp, startTestApp, UPDATE } from './support.js';
+import { baseCreateInput, drivers, freshDatabase, startTestApp, type TestApp, UPDATE } from './support.js';
 
 const SUBSCRIPTION = `subscription Changed($id: ID!) { sessionChanged(id: $id) { id externalId tags metadata version status closedReason } }`;
 
@@ -31,7 +31,9 @@ class SseSubscription {
       signal: sub.abort.signal,
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${credential}` },
       body: JSON.stringify(
-        literal ? { query: SUBSCRIPTION.replace('($id: ID!)', '').replace('$id', JSON.stringify(id)) } : { query: SUBSCRIPTION, variables: { id } },
+        literal
+          ? { query: SUBSCRIPTION.replace('($id: ID!)', '').replace('$id', JSON.stringify(id)) }
+          : { query: SUBSCRIPTION, variables: { id } },
       ),
     });
     sub.status = response.status;
@@ -227,7 +229,11 @@ describe.each(drivers)('sessionChanged on %s', (driver) => {
     expect(((await get.json()) as Event).errors![0]!.extensions!.code).toBe('BAD_REQUEST');
     // A batch holding a subscription is refused whole (400), over JSON and over SSE alike.
     for (const accept of ['application/json', 'text/event-stream']) {
-      const batch = await t.fetch('/graphql', { method: 'POST', headers: { ...headers, accept }, body: JSON.stringify([body, { query: '{ __typename }' }]) });
+      const batch = await t.fetch('/graphql', {
+        method: 'POST',
+        headers: { ...headers, accept },
+        body: JSON.stringify([body, { query: '{ __typename }' }]),
+      });
       expect(batch.status).toBe(400);
       expect(((await batch.json()) as Event).errors![0]!.extensions!.code).toBe('BAD_REQUEST');
     }
@@ -269,7 +275,9 @@ describe.each(drivers)('sessionChanged on %s', (driver) => {
     const s = await t.createSession(env.secretKey);
     const subs = await Promise.all(Array.from({ length: 100 }, () => SseSubscription.open(t.url, s.id, env.secretKey)));
     // The secret key's 100 (the default cap) over SSE; over WebSocket, four tokens of 25 each.
-    const tokens = await Promise.all([1, 2, 3, 4].map(async () => (await createToken(t.app.database.db, env.slug, ['read:sessions'], 600)).token));
+    const tokens = await Promise.all(
+      [1, 2, 3, 4].map(async () => (await createToken(t.app.database.db, env.slug, ['read:sessions'], 600)).token),
+    );
     const clients = tokens.map((token) => wsClient(t.url, token));
     const ws = clients.flatMap((client) => Array.from({ length: 25 }, () => wsSubscribe(client, s.id)));
     await expect.poll(() => t.app.sessions.changes.size, { timeout: 10_000 }).toEqual({ streams: 200, sessions: 1 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { and, eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { type App, createApp, type Listening, listen } from '../src/app.js';
 import { createEnvironment, type NewEnvironment } from '../src/auth/environments.js';
@@ -8,7 +9,6 @@ import { openDatabase } from '../src/db/client.js';
 import { sessions } from '../src/db/schema.js';
 import type { Session } from '../src/sessions/session.js';
 import { SessionStore } from '../src/sessions/store.js';
-import { and, eq } from 'drizzle-orm';
 
 export type Driver = 'pglite' | 'postgres';
 

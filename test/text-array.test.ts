@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { parseTextArray } from '../src/db/text-array.js';
-import { drivers, type TestApp, startTestApp, UPDATE } from './support.js';
+import { drivers, startTestApp, type TestApp, UPDATE } from './support.js';
 
 /** Tags PostgreSQL must quote or escape in an array's text form. */
 const AWKWARD = ['a\\', '\\\\', 'back\\slash', '"quoted"', 'b,c', '{}', '{a}', ' ', ' lead', 'NULL', 'null', '', '😀', 'tab\there'];

@@ -1,7 +1,7 @@
 import { ApiError, configure, sessions } from '@trigger.dev/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { baseCreateInput, drivers, GET, type TestApp, startTestApp } from './support.js';
+import { baseCreateInput, drivers, GET, startTestApp, type TestApp } from './support.js';
 
 /**
  * Trigger.dev's own SDK against this service, pointed at it by baseURL alone. The SDK parses every
@@ -83,12 +83,17 @@ describe.each(drivers)('@trigger.dev/sdk sessions.* on %s', (driver) => {
     expect(await t.row(env.environmentId, row.id)).toEqual(columns);
   });
 
-  it("answers sessions.start with an ApiError saying what to do instead (no runs here), creating nothing, not retried", async () => {
+  it('answers sessions.start with an ApiError saying what to do instead (no runs here), creating nothing, not retried', async () => {
     // Its default retries would be spent on a 5xx: the answer tells it not to (x-should-retry: false).
     configure({ baseURL: t.url, accessToken: env.secretKey });
     try {
       const started = await sessions
-        .start({ type: 'chat.agent', taskIdentifier: 'my-chat', externalId: 'sdk-start', triggerConfig: { basePayload: { model: 'small' } } })
+        .start({
+          type: 'chat.agent',
+          taskIdentifier: 'my-chat',
+          externalId: 'sdk-start',
+          triggerConfig: { basePayload: { model: 'small' } },
+        })
         .catch((e: unknown) => e);
       expect(started).toBeInstanceOf(ApiError);
       expect((started as ApiError).status).toBe(501);
@@ -124,7 +129,10 @@ describe.each(drivers)('@trigger.dev/sdk sessions.* on %s', (driver) => {
     try {
       const made: string[] = [];
       for (let i = 0; i < 11; i++) {
-        const s = await t.createSession(listEnv.secretKey, baseCreateInput({ type: i % 2 ? 'odd' : 'even', tags: [`n${i}`], externalId: `sdk-list-${i}` }));
+        const s = await t.createSession(
+          listEnv.secretKey,
+          baseCreateInput({ type: i % 2 ? 'odd' : 'even', tags: [`n${i}`], externalId: `sdk-list-${i}` }),
+        );
         made.push(s.id);
       }
       await sessions.close('sdk-list-10');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
-import { baseCreateInput, drivers, type TestApp, UPDATE, startTestApp } from './support.js';
+import { baseCreateInput, drivers, startTestApp, type TestApp, UPDATE } from './support.js';
 
 describe.each(drivers)('updateSession on %s', (driver) => {
   let t: TestApp;
@@ -205,9 +205,7 @@ describe.each(drivers)('updateSession on %s', (driver) => {
       const long = await update(s.id, { tags: ['ok', 'fine', 'x', 'y'.repeat(129)] });
       expect(long.result.issues).toEqual([{ path: ['input', 'tags', '3'], message: 'a tag is at most 128 characters' }]);
       const nulled = await update(s.id, { tags: null });
-      expect(nulled.result.issues).toEqual([
-        { path: ['input', 'tags'], message: 'tags may not be null: omit the field to keep the tags' },
-      ]);
+      expect(nulled.result.issues).toEqual([{ path: ['input', 'tags'], message: 'tags may not be null: omit the field to keep the tags' }]);
       await expectUnchanged(s.id, before!);
     });
 
@@ -367,12 +365,7 @@ describe.each(drivers)('updateSession on %s', (driver) => {
 
   it('sends one SQL statement per update, whatever the outcome, once the key is cached', async () => {
     const s = await t.createSession(env.secretKey, baseCreateInput({ externalId: 'one-trip' }));
-    const cases = [
-      { tags: ['ok'] },
-      {},
-      { externalId: 'other', tags: ['x'] },
-      { expectedVersion: 99, tags: ['x'] },
-    ];
+    const cases = [{ tags: ['ok'] }, {}, { externalId: 'other', tags: ['x'] }, { expectedVersion: 99, tags: ['x'] }];
     for (const [i, input] of cases.entries()) {
       await update(s.id, {}); // warms the credential cache
       t.queries.length = 0;
@@ -388,9 +381,7 @@ describe.each(drivers)('updateSession on %s', (driver) => {
   describe('concurrency', () => {
     it('loses no version across 25 concurrent updates', async () => {
       const s = await t.createSession(env.secretKey);
-      const results = await Promise.all(
-        Array.from({ length: 25 }, (_, i) => update(s.id, { tags: [`t${i}`], metadata: { i } })),
-      );
+      const results = await Promise.all(Array.from({ length: 25 }, (_, i) => update(s.id, { tags: [`t${i}`], metadata: { i } })));
       const versions = results.map((r) => r.result.session.version).sort((a, b) => a - b);
       expect(versions).toEqual(Array.from({ length: 25 }, (_, i) => i + 2));
       expect((await t.row(env.environmentId, s.id))!.version).toBe(26);
@@ -398,9 +389,7 @@ describe.each(drivers)('updateSession on %s', (driver) => {
 
     it('lets exactly one of 20 concurrent updates with the same expectedVersion win', async () => {
       const s = await t.createSession(env.secretKey);
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => update(s.id, { tags: [`w${i}`], expectedVersion: 1 })),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => update(s.id, { tags: [`w${i}`], expectedVersion: 1 })));
       const winners = results.filter((r) => r.result.__typename === 'UpdateSessionSuccess');
       const losers = results.filter((r) => r.result.__typename === 'VersionConflictError');
       expect(winners).toHaveLength(1);

@@ -3,10 +3,10 @@ import { and, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiKeys, environments } from '../db/schema.js';
 import { textArray } from '../db/text-array.js';
-import { UnauthenticatedError } from './errors.js';
-import { LookupCache } from './cache.js';
-import { hashSecretKey, isPlaceholderKey, looksLikeSecretKey, placeholderKeyMessage, sameHash } from './keys.js';
 import type { Principal } from '../sessions/principal.js';
+import { LookupCache } from './cache.js';
+import { UnauthenticatedError } from './errors.js';
+import { hashSecretKey, isPlaceholderKey, looksLikeSecretKey, placeholderKeyMessage, sameHash } from './keys.js';
 import { claimedEnvironment, signPublicToken, verifyPublicToken } from './tokens.js';
 
 /**
@@ -78,7 +78,9 @@ export class Authenticator {
       maxBatch: MAX_BATCH,
       load: async (keyHashes) => {
         const rows = await findKeys.execute({ keyHashes: textArray(keyHashes) });
-        return new Map(rows.map((r) => [r.keyHash, { principal: { kind: 'secret', environmentId: r.environmentId }, id: `key:${r.keyHash}` }]));
+        return new Map(
+          rows.map((r) => [r.keyHash, { principal: { kind: 'secret', environmentId: r.environmentId }, id: `key:${r.keyHash}` }]),
+        );
       },
     });
     this.tokenSecrets = new LookupCache({
@@ -124,7 +126,12 @@ export class Authenticator {
   caller(authorization: string | null | undefined): Caller | Promise<Caller> {
     try {
       const found = this.authenticate(authorization);
-      return found instanceof Promise ? found.then((credential) => ({ credential }), (failure: unknown) => ({ failure })) : { credential: found };
+      return found instanceof Promise
+        ? found.then(
+            (credential) => ({ credential }),
+            (failure: unknown) => ({ failure }),
+          )
+        : { credential: found };
     } catch (failure) {
       return { failure };
     }

@@ -46,7 +46,7 @@ export function sameHash(a: string, b: string): boolean {
 
 /** What listings show of a key: its prefix and a few characters, never enough to use it. */
 export function keyPreview(key: string): string {
-  return key.slice(0, key.indexOf('_', 3) + 5) + '…';
+  return `${key.slice(0, key.indexOf('_', 3) + 5)}…`;
 }
 
 export function generateTokenSecret(): string {
@@ -54,7 +54,7 @@ export function generateTokenSecret(): string {
 }
 
 export function newEnvironmentId(): string {
-  return 'env_' + randomBytes(12).toString('base64url');
+  return `env_${randomBytes(12).toString('base64url')}`;
 }
 
 /** The shape newEnvironmentId gives: an unverified token claim is checked against it first. */

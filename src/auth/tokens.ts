@@ -1,4 +1,4 @@
-import { SignJWT, decodeJwt, jwtVerify } from 'jose';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import { isEnvironmentId } from './keys.js';
 
 export interface PublicTokenClaims {
@@ -9,11 +9,7 @@ export interface PublicTokenClaims {
 const encoder = new TextEncoder();
 
 /** Signs a public access token: HS256, `sub` the environment, `pub: true`, `scopes`, `exp`. */
-export async function signPublicToken(
-  secret: string,
-  claims: PublicTokenClaims,
-  expiresAt: Date,
-): Promise<string> {
+export async function signPublicToken(secret: string, claims: PublicTokenClaims, expiresAt: Date): Promise<string> {
   return new SignJWT({ pub: true, scopes: claims.scopes })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.environmentId)

@@ -6,9 +6,9 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { type DatabaseCondition, diagnose } from './conditions.js';
-import { type ListenHandlers, type Listener, PostgresListener } from './listen.js';
+import { type Listener, type ListenHandlers, PostgresListener } from './listen.js';
 import { lockDataDir } from './lock.js';
-import { boundedPostgres, DEFAULT_TIMEOUTS, type DatabaseTimeouts } from './postgres.js';
+import { boundedPostgres, type DatabaseTimeouts, DEFAULT_TIMEOUTS } from './postgres.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;

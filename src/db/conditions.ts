@@ -75,7 +75,14 @@ export const CONDITIONS = {
   },
   'tls-certificate': {
     title: 'TLS certificate not trusted',
-    codes: ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID'],
+    codes: [
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'CERT_HAS_EXPIRED',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+    ],
     heals: false,
     explain: (t) =>
       `the certificate of the server at ${t.server} cannot be verified: give Node.js its CA (NODE_EXTRA_CA_CERTS=ca.pem), or use sslmode=require, which encrypts without verifying`,
@@ -116,7 +123,19 @@ export const CONDITIONS = {
   },
   'server-unreachable': {
     title: 'server unreachable',
-    codes: ['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P05', '08*'],
+    codes: [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ECONNABORTED',
+      'EPIPE',
+      'EHOSTUNREACH',
+      'ENETUNREACH',
+      'CONNECTION_CLOSED',
+      'CONNECTION_ENDED',
+      'CONNECTION_DESTROYED',
+      '57P05',
+      '08*',
+    ],
     heals: true,
     explain: (t) =>
       `nothing accepts connections at ${t.server}, or the connection was cut: start PostgreSQL there, or correct DATABASE_URL's host and port`,
@@ -178,7 +197,8 @@ export function databaseTarget(url: string | undefined, env: NodeJS.ProcessEnv =
   const host = socketDir ?? (parsed?.hostname ? decodeURIComponent(parsed.hostname) : undefined) ?? env['PGHOST'] ?? 'localhost';
   const port = parsed?.port || query('port') || env['PGPORT'] || '5432';
   const user = (parsed?.username && decodeURIComponent(parsed.username)) || query('user') || env['PGUSERNAME'] || env['PGUSER'] || osUser();
-  const database = (parsed?.pathname.slice(1) && decodeURIComponent(parsed.pathname.slice(1))) || query('dbname') || env['PGDATABASE'] || user;
+  const database =
+    (parsed?.pathname.slice(1) && decodeURIComponent(parsed.pathname.slice(1))) || query('dbname') || env['PGDATABASE'] || user;
   const sslmode = query('sslmode') ?? query('ssl');
   return {
     server: socketDir ? `${socketDir} (port ${port})` : `${host}:${port}`,
@@ -199,7 +219,7 @@ function chainOf(error: unknown): unknown[] {
   return chain;
 }
 
-const codeOf = (e: unknown) => ((e as { code?: unknown } | null)?.code as unknown);
+const codeOf = (e: unknown) => (e as { code?: unknown } | null)?.code as unknown;
 
 function byCode(code: string): ConditionName[] {
   return (Object.keys(CONDITIONS) as ConditionName[]).filter((name) =>
@@ -221,7 +241,13 @@ export function diagnose(error: unknown, url?: string): DatabaseCondition | null
     let names = byCode(code);
     if (code === '28000') {
       // The server's words, read not shown: role missing, or no pg_hba.conf entry for an unencrypted connection.
-      names = [/^role ".*" does not exist/.test(message) ? 'role-missing' : /^no pg_hba\.conf entry.*(no encryption|SSL off)$/.test(message) ? 'tls-required' : 'not-allowed'];
+      names = [
+        /^role ".*" does not exist/.test(message)
+          ? 'role-missing'
+          : /^no pg_hba\.conf entry.*(no encryption|SSL off)$/.test(message)
+            ? 'tls-required'
+            : 'not-allowed',
+      ];
     } else if (names.includes('tls-unavailable')) {
       names = [target.tls && /TLS|SSL|secure/i.test(message) ? 'tls-unavailable' : 'server-unreachable'];
     }
@@ -249,5 +275,10 @@ export function isUnavailableCode(code: string | undefined): boolean {
 /** /ready's 503 body: the condition by name, what to do, and whether waiting can help. */
 export function unreadyReport(condition: DatabaseCondition | null, otherwise: string): Record<string, unknown> {
   if (!condition) return { status: 'unavailable', reason: otherwise };
-  return { status: 'unavailable', condition: condition.name, reason: `${condition.title}: ${condition.explanation}`, healsByItself: condition.heals };
+  return {
+    status: 'unavailable',
+    condition: condition.name,
+    reason: `${condition.title}: ${condition.explanation}`,
+    healsByItself: condition.heals,
+  };
 }

@@ -134,6 +134,7 @@ function withDeadline(query: PendingQuery, deadlines: Deadlines, health: Health,
       return guarded;
     },
     cancel: () => query.cancel(),
+    // biome-ignore lint/suspicious/noThenProperty: the guarded query is a thenable, as postgres.js's own is
     then: (onFulfilled, onRejected) => run().then(onFulfilled, onRejected),
   };
   return guarded;
@@ -150,7 +151,10 @@ export function bounded(sql: Sql, deadlines: Deadlines, health: Health, guard: K
       if (property === 'savepoint') {
         return (...args: unknown[]) => {
           const fn = args.pop() as (inner: Sql) => unknown;
-          return (value as (...a: unknown[]) => unknown).apply(target, [...args, (inner: Sql) => fn(bounded(inner, deadlines, health, guard, tx))]);
+          return (value as (...a: unknown[]) => unknown).apply(target, [
+            ...args,
+            (inner: Sql) => fn(bounded(inner, deadlines, health, guard, tx)),
+          ]);
         };
       }
       if (property === 'begin') {
@@ -183,4 +187,3 @@ export function bounded(sql: Sql, deadlines: Deadlines, health: Health, guard: K
     },
   });
 }
-

@@ -69,7 +69,7 @@ export class PostgresListener implements Listener {
         if (channel === this.channel) this.handlers.message(payload);
       },
     };
-    sql = postgres(this.url, options as postgres.Options<{}>);
+    sql = postgres(this.url, options as postgres.Options<Record<string, postgres.PostgresType>>);
     this.sql = sql;
     try {
       await within(sql.unsafe(`listen "${this.channel}"`), this.options.timeoutMs);

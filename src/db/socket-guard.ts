@@ -83,7 +83,9 @@ class GuardedSocket extends Socket {
   check(now: number): void {
     const silentSince = Math.max(this.#lastIn, this.#busySince);
     if (!this.#failed && this.#busy() && now - silentSince > this.#guard.unansweredMs) {
-      this.fail(Object.assign(new Error(`the database did not answer for ${this.#guard.unansweredMs} ms`), { code: 'CONNECTION_UNRESPONSIVE' }));
+      this.fail(
+        Object.assign(new Error(`the database did not answer for ${this.#guard.unansweredMs} ms`), { code: 'CONNECTION_UNRESPONSIVE' }),
+      );
       this.#guard.unresponsiveSince(silentSince);
     }
   }
@@ -233,7 +235,8 @@ class GuardedSocket extends Socket {
     } else if (this.#type === ERROR_RESPONSE && body) {
       const fields: Record<string, string> = {};
       for (const part of body.toString('utf8').split('\0')) {
-        if (part) fields[{ C: 'code', M: 'message', V: 'severity', S: 'severity_local', D: 'detail' }[part[0]!] ?? part[0]!] = part.slice(1);
+        if (part)
+          fields[{ C: 'code', M: 'message', V: 'severity', S: 'severity_local', D: 'detail' }[part[0]!] ?? part[0]!] = part.slice(1);
       }
       if (fields['severity'] === 'FATAL' || fields['severity'] === 'PANIC') {
         return { at: Math.max(0, end - body.length - 5), error: new postgres.PostgresError(fields as never) };
@@ -303,4 +306,3 @@ export class ConnectionGuard {
     clearInterval(this.timer);
   }
 }
-

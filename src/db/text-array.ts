@@ -42,4 +42,3 @@ export function parseTextArray(literal: string): (string | null)[] {
     i++;
   }
 }
-

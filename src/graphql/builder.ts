@@ -2,10 +2,10 @@ import SchemaBuilder from '@pothos/core';
 import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
+import DataLoader from 'dataloader';
 import type { Credential } from '../auth/credentials.js';
 import type { CredentialRechecks } from '../auth/rechecks.js';
 import type { Principal } from '../sessions/principal.js';
-import DataLoader from 'dataloader';
 import type { SessionsService } from '../sessions/service.js';
 import type { Session } from '../sessions/session.js';
 

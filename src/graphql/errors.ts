@@ -3,7 +3,7 @@ import {
   InvalidInputError,
   PayloadTooLargeError,
   SessionClosedError,
-  SessionError,
+  type SessionError,
   SessionExpiredError,
   SessionNotFoundError,
   VersionConflictError,
@@ -47,14 +47,14 @@ function asError(cls: new (...args: never[]) => SessionError, description: strin
 
 builder.objectType(SessionNotFoundError, {
   name: 'SessionNotFoundError',
-  ...asError(SessionNotFoundError, 'No session with that id in your environment (another environment\'s sessions do not exist for you).'),
+  ...asError(SessionNotFoundError, "No session with that id in your environment (another environment's sessions do not exist for you)."),
   fields: (t) => ({ id: t.exposeID('id', { description: 'The id or externalId that was looked up.' }) }),
 });
 builder.objectType(ExternalIdImmutableError, {
   name: 'ExternalIdImmutableError',
   ...asError(ExternalIdImmutableError, 'The update named another externalId (or null) than the session has; nothing was written.'),
   fields: (t) => ({
-    currentExternalId: t.exposeString('currentExternalId', { nullable: true, description: 'The session\'s externalId.' }),
+    currentExternalId: t.exposeString('currentExternalId', { nullable: true, description: "The session's externalId." }),
     requestedExternalId: t.exposeString('requestedExternalId', { nullable: true, description: 'The one the update asked for.' }),
   }),
 });
@@ -73,7 +73,7 @@ builder.objectType(PayloadTooLargeError, {
 });
 builder.objectType(VersionConflictError, {
   name: 'VersionConflictError',
-  ...asError(VersionConflictError, 'expectedVersion is not the session\'s version: someone wrote first; nothing was written.'),
+  ...asError(VersionConflictError, "expectedVersion is not the session's version: someone wrote first; nothing was written."),
   fields: (t) => ({
     expectedVersion: t.exposeInt('expectedVersion', { description: 'The version the update expected.' }),
     currentVersion: t.exposeInt('currentVersion', { description: 'The version the session is at.' }),

@@ -1,13 +1,7 @@
-import {
-  type DocumentNode,
-  getOperationAST,
-  Kind,
-  type OperationDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Principal } from '../sessions/principal.js';
 import { ForbiddenError } from '../sessions/errors.js';
+import type { Principal } from '../sessions/principal.js';
 import type { Context } from './builder.js';
 
 /** Root fields that need no credential: introspection and the subgraph's SDL. */

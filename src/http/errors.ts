@@ -59,7 +59,10 @@ const codeOf = (error: unknown) => {
   return typeof code === 'string' ? code : undefined;
 };
 const retryAfter = (seconds: number) => ({ 'retry-after': String(seconds) });
-const databaseAway = { message: () => 'The database is unavailable; try again shortly', headers: () => retryAfter(UNAVAILABLE_RETRY_AFTER_SECONDS) };
+const databaseAway = {
+  message: () => 'The database is unavailable; try again shortly',
+  headers: () => retryAfter(UNAVAILABLE_RETRY_AFTER_SECONDS),
+};
 const noRetry = () => ({ 'x-should-retry': 'false' });
 
 const CATALOGUE: Entry[] = [
@@ -71,7 +74,11 @@ const CATALOGUE: Entry[] = [
   // The database is down or refusing connections: heals when it returns.
   when((e) => isUnavailableCode(codeOf(e)), { graphql: 'SERVICE_UNAVAILABLE', rest: 503, ...databaseAway }),
   // PostgreSQL's class 22, "data exception": input the database cannot store.
-  when((e) => codeOf(e)?.startsWith('22') === true, { graphql: 'BAD_USER_INPUT', rest: 400, message: () => 'Invalid input: a value cannot be stored' }),
+  when((e) => codeOf(e)?.startsWith('22') === true, {
+    graphql: 'BAD_USER_INPUT',
+    rest: 400,
+    message: () => 'Invalid input: a value cannot be stored',
+  }),
   ofClass(SessionNotFoundError, { graphql: 'union member', rest: 404, message: () => 'Session not found' }),
   ofClass(ExternalIdImmutableError, {
     graphql: 'union member',
@@ -86,7 +93,8 @@ const CATALOGUE: Entry[] = [
   ofClass(InvalidInputError, {
     graphql: 'union member',
     rest: 400,
-    message: (e) => `Invalid body: ${e.issues.map((i) => `${i.path.filter((p) => p !== 'input').join('.') || 'body'}: ${i.message}`).join('; ')}`,
+    message: (e) =>
+      `Invalid body: ${e.issues.map((i) => `${i.path.filter((p) => p !== 'input').join('.') || 'body'}: ${i.message}`).join('; ')}`,
   }),
   ofClass(PayloadTooLargeError, { graphql: 'union member', rest: 413, message: () => 'Request body too large' }),
   ofClass(SessionClosedError, {

@@ -45,4 +45,3 @@ let graphiqlPage: string | undefined;
  */
 export const renderGraphiQL = async (options: GraphiQLOptions) =>
   (graphiqlPage ??= (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options));
-

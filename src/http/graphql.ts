@@ -5,8 +5,8 @@ import { CredentialRechecks } from '../auth/rechecks.js';
 import { type Context, createContext } from '../graphql/builder.js';
 import { useRequestGuard } from '../graphql/guard.js';
 import { schema } from '../graphql/schema.js';
-import type { SessionsService } from '../sessions/service.js';
 import { log } from '../log.js';
+import type { SessionsService } from '../sessions/service.js';
 import { isExpectedError, maskError } from './errors.js';
 import { GRAPHIQL, renderGraphiQL } from './graphiql.js';
 import { useContractErrorCodes } from './plugins/contract-codes.js';
@@ -96,4 +96,3 @@ export function createGraphQLServer(options: GraphQLOptions) {
 }
 
 export type GraphQLServer = ReturnType<typeof createGraphQLServer>;
-

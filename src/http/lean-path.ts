@@ -79,7 +79,7 @@ export async function answerOperation(
   res: ServerResponse,
   caller: Caller,
 ): Promise<void> {
-  let result;
+  let result: Awaited<ReturnType<GraphQLServer['getResultForParams']>>;
   try {
     result = await yoga.getResultForParams(
       { params: params as never, request: new LeanRequest(req) as unknown as Request },
@@ -94,7 +94,11 @@ export async function answerOperation(
   if (result === undefined || isAsyncIterable(result)) {
     if (result) await result[Symbol.asyncIterator]().return?.();
     res.writeHead(406, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify({ errors: [{ message: 'A subscription needs Accept: text/event-stream, or a WebSocket', extensions: { code: 'BAD_REQUEST' } }] }));
+    res.end(
+      JSON.stringify({
+        errors: [{ message: 'A subscription needs Accept: text/event-stream, or a WebSocket', extensions: { code: 'BAD_REQUEST' } }],
+      }),
+    );
     return;
   }
   applyContractCodes(result);
@@ -102,4 +106,3 @@ export async function answerOperation(
   res.writeHead(init.status, init.headers);
   res.end(body);
 }
-

@@ -4,12 +4,12 @@ import { sendNodeResponse } from '@whatwg-node/server';
 import { getOperationAST, parse } from 'graphql';
 import type { Caller, Credential } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
+import type { Limits } from '../config.js';
 import type { Database } from '../db/client.js';
 import { unreadyReport } from '../db/conditions.js';
 import { within } from '../db/within.js';
 import { describeError, log } from '../log.js';
 import { VERSION } from '../version.js';
-import type { Limits } from '../config.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { capConnections } from './connections.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
@@ -190,9 +190,14 @@ export class HttpServer {
     const rest = path.startsWith('/api/');
     if (!rest && path !== '/graphql') return send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql, the REST API /api/v1' });
     if (!this.options.ready()) {
-      return send(res, 503, refusalBody(rest, 'The service is starting: its database is not ready yet (GET /ready says why)', 'SERVICE_UNAVAILABLE'), {
-        'retry-after': '1',
-      });
+      return send(
+        res,
+        503,
+        refusalBody(rest, 'The service is starting: its database is not ready yet (GET /ready says why)', 'SERVICE_UNAVAILABLE'),
+        {
+          'retry-after': '1',
+        },
+      );
     }
     // The credential is checked before the body is read: what the rate limit charges depends on it.
     const found = this.options.caller(req.headers.authorization);
@@ -333,16 +338,26 @@ export class HttpServer {
    * Through yoga's fetch handler; an event stream is written as it comes, at the pace the client
    * reads. The environment's room is given back once the answer is made (a stream's first).
    */
-  private async viaYoga(req: IncomingMessage, res: ServerResponse, body: string | undefined, caller: Caller, release: Release | undefined): Promise<void> {
+  private async viaYoga(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string | undefined,
+    caller: Caller,
+    release: Release | undefined,
+  ): Promise<void> {
     if (!release) return;
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     const headers = { ...req.headers } as Record<string, string>;
     delete headers['content-length'];
     delete headers['transfer-encoding'];
-    let response;
+    let response: Response;
     try {
-      response = await this.options.yoga.fetch(`http://localhost${req.url}`, { method: req.method, headers, body, signal: gone.signal }, { req, res, caller });
+      response = await this.options.yoga.fetch(
+        `http://localhost${req.url}`,
+        { method: req.method, headers, body, signal: gone.signal },
+        { req, res, caller },
+      );
     } finally {
       release();
     }
@@ -380,7 +395,10 @@ export function clientAddress(req: IncomingMessage, hops: number): string {
   const peer = req.socket.remoteAddress ?? 'unknown';
   const header = req.headers['x-forwarded-for'];
   if (hops <= 0 || !header) return peer;
-  const chain = (Array.isArray(header) ? header.join(',') : header).split(',').map((a) => a.trim()).filter(Boolean);
+  const chain = (Array.isArray(header) ? header.join(',') : header)
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   const address = chain[chain.length - hops] ?? chain[0];
   // Only an address is a key: anything else a proxy passed on (or a client made up) is the peer's.
   return address !== undefined && isIP(address) ? address : peer;

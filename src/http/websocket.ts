@@ -4,8 +4,8 @@ import { type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Credential } from '../auth/credentials.js';
-import type { Release } from './environment-slots.js';
 import { describeError, log } from '../log.js';
+import type { Release } from './environment-slots.js';
 import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 
 export interface WebSocketOptions {
@@ -57,7 +57,7 @@ export class GraphQLWebSocket {
 
   constructor(
     yoga: GraphQLServer,
-    private readonly options: WebSocketOptions,
+    options: WebSocketOptions,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
@@ -65,7 +65,9 @@ export class GraphQLWebSocket {
       // one that sends no connection_init is closed after graphql-ws's 3 s.
       onConnect: async (ctx) => {
         try {
-          const credential = await options.authenticate(connectionAuthorization(ctx.connectionParams) ?? ctx.extra.request.headers.authorization);
+          const credential = await options.authenticate(
+            connectionAuthorization(ctx.connectionParams) ?? ctx.extra.request.headers.authorization,
+          );
           const { environmentId } = credential.principal;
           const open = this.open.get(environmentId) ?? 0;
           if (open >= options.perEnvironment) {
@@ -86,7 +88,12 @@ export class GraphQLWebSocket {
         const refused = options.admit(credential!);
         if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
         const release = await options.slot(credential!);
-        if (!release) return [new GraphQLError('Too many operations of this environment in progress: retry shortly', { extensions: { code: 'RATE_LIMITED' } })];
+        if (!release)
+          return [
+            new GraphQLError('Too many operations of this environment in progress: retry shortly', {
+              extensions: { code: 'RATE_LIMITED' },
+            }),
+          ];
         (ctx.extra.held ??= new Map()).set(id, release);
         const refuse = (errors: readonly GraphQLError[]) => {
           ctx.extra.held?.get(id)?.();
@@ -100,7 +107,7 @@ export class GraphQLWebSocket {
           request: { headers: { get: (name: string) => req.headers[name.toLowerCase()] ?? null } },
           params: payload,
         });
-        let document;
+        let document: ReturnType<typeof enveloped.parse>;
         try {
           document = enveloped.parse(payload.query);
         } catch (error) {
@@ -209,9 +216,12 @@ export class GraphQLWebSocket {
    */
   close(graceMs: number): Promise<void> {
     for (const client of this.wss.clients) client.close(1001, 'The server is shutting down');
-    const timer = setTimeout(() => {
-      for (const client of this.wss.clients) client.terminate();
-    }, Math.min(graceMs, 1000));
+    const timer = setTimeout(
+      () => {
+        for (const client of this.wss.clients) client.terminate();
+      },
+      Math.min(graceMs, 1000),
+    );
     timer.unref();
     return new Promise<void>((resolve) => this.wss.close(() => resolve())).finally(() => clearTimeout(timer));
   }

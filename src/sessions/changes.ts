@@ -191,7 +191,8 @@ export class SessionChanges {
   ) {
     this.registry = new WatchRegistry(database.db);
     this.heartbeat = setInterval(() => {
-      if (this.watches.size > 0) this.registry.refresh().catch((error: unknown) => log.warn('could not refresh the watched sessions', error));
+      if (this.watches.size > 0)
+        this.registry.refresh().catch((error: unknown) => log.warn('could not refresh the watched sessions', error));
     }, WATCH_REFRESH_MS);
     this.heartbeat.unref();
   }

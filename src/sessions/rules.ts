@@ -1,13 +1,13 @@
 import { z } from '../zod.js';
-import { InvalidInputError, type InputIssue, PayloadTooLargeError } from './errors.js';
+import { type InputIssue, InvalidInputError, PayloadTooLargeError } from './errors.js';
 import { SESSION_ID_PREFIX } from './ids.js';
 import {
   IDLE_TIMEOUT_SECONDS,
   LATEST_TIME_MS,
   MACHINES,
   MAX_ATTEMPTS,
-  MAX_EXACT_NUMBER,
   MAX_CLOSE_REASON_LENGTH,
+  MAX_EXACT_NUMBER,
   MAX_EXTERNAL_ID_LENGTH,
   MAX_INPUT_BYTES,
   MAX_JSON_DEPTH,
@@ -105,7 +105,11 @@ export const TRIGGER_CONFIG = {
     rule: z.enum(MACHINES, `machine is one of ${MACHINES.join(', ')}`),
     description: `Machine preset of the runs: ${MACHINES.join(', ')}.`,
   },
-  queue: { kind: 'string', rule: text(MAX_QUEUE_LENGTH, 'queue'), description: `Queue the runs go to, at most ${MAX_QUEUE_LENGTH} characters.` },
+  queue: {
+    kind: 'string',
+    rule: text(MAX_QUEUE_LENGTH, 'queue'),
+    description: `Queue the runs go to, at most ${MAX_QUEUE_LENGTH} characters.`,
+  },
   tags: {
     kind: 'strings',
     rule: tags,
@@ -116,7 +120,11 @@ export const TRIGGER_CONFIG = {
     rule: z.number().int().min(MAX_ATTEMPTS.min, `maxAttempts is ${attempts}`).max(MAX_ATTEMPTS.max, `maxAttempts is ${attempts}`),
     description: `Attempts per run, ${attempts}.`,
   },
-  maxDuration: { kind: 'int', rule: z.number().int().min(1, 'maxDuration is at least 1'), description: 'Longest a run may take, in seconds, at least 1.' },
+  maxDuration: {
+    kind: 'int',
+    rule: z.number().int().min(1, 'maxDuration is at least 1'),
+    description: 'Longest a run may take, in seconds, at least 1.',
+  },
   lockToVersion: { kind: 'string', rule: z.string(), description: 'Task version the runs are locked to.' },
   region: { kind: 'string', rule: z.string(), description: 'Region the runs execute in.' },
   idleTimeoutInSeconds: {
@@ -205,7 +213,10 @@ function unstorable(value: unknown, path: string[], issues: InputIssue[]): void 
     if (isKey) check(at.at(-1)!, at);
     if (typeof item === 'string') check(item, at);
     else if (typeof item === 'number' && !(Math.abs(item) <= MAX_EXACT_NUMBER)) {
-      issues.push({ path: at, message: `must be a finite number from -${MAX_EXACT_NUMBER} to ${MAX_EXACT_NUMBER}: others are not stored exactly` });
+      issues.push({
+        path: at,
+        message: `must be a finite number from -${MAX_EXACT_NUMBER} to ${MAX_EXACT_NUMBER}: others are not stored exactly`,
+      });
     } else if (item !== null && typeof item === 'object' && !(item instanceof Date)) {
       const entries = Object.entries(item);
       // Pushed in reverse, so issues come out in document order.
@@ -247,7 +258,10 @@ export function parseCreateInput(input: unknown): CreateSessionInput {
 const closeSchema = z.object({ reason: text(MAX_CLOSE_REASON_LENGTH, 'reason').nullish(), expectedVersion });
 
 /** A close's arguments: the reason (at most 256 characters), and an optional expectedVersion. */
-export function parseCloseArgs(args: { reason?: unknown; expectedVersion?: unknown }): { reason: string | null; expectedVersion: number | null } {
+export function parseCloseArgs(args: { reason?: unknown; expectedVersion?: unknown }): {
+  reason: string | null;
+  expectedVersion: number | null;
+} {
   const issues: InputIssue[] = [];
   const result = closeSchema.safeParse(args);
   if (!result.success) issues.push(...result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })));

@@ -1,5 +1,5 @@
-import type { Principal } from './principal.js';
 import type { Database } from '../db/client.js';
+import { type ChangeStream, SessionChanges } from './changes.js';
 import {
   ExternalIdImmutableError,
   ForbiddenError,
@@ -9,10 +9,17 @@ import {
   SessionNotFoundError,
   VersionConflictError,
 } from './errors.js';
-import { type ChangeStream, SessionChanges } from './changes.js';
 import { newSessionId } from './ids.js';
 import { MAX_FILTER_VALUES, PAGE_SIZE, SESSION_TOKEN_TTL_SECONDS } from './limits.js';
-import { isStorableText, parseCloseArgs, parseCreateInput, parseUpdateInput, type TriggerConfig, type TriggerConfigInput } from './rules.js';
+import type { Principal } from './principal.js';
+import {
+  isStorableText,
+  parseCloseArgs,
+  parseCreateInput,
+  parseUpdateInput,
+  type TriggerConfig,
+  type TriggerConfigInput,
+} from './rules.js';
 import type { Session } from './session.js';
 import { type Position, type SessionFilter, SessionStore } from './store.js';
 

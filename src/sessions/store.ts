@@ -1,11 +1,11 @@
-import { and, arrayOverlaps, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, arrayOverlaps, asc, desc, eq, getTableColumns, gt, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { textArray } from '../db/text-array.js';
 import { sessions } from '../db/schema.js';
-import type { TriggerConfig } from './rules.js';
-import type { Session, SessionStatus } from './session.js';
+import { textArray } from '../db/text-array.js';
 import { isFriendlyId } from './ids.js';
+import type { TriggerConfig } from './rules.js';
 import { isStorableText } from './rules.js';
+import type { Session, SessionStatus } from './session.js';
 
 /**
  * The one place rows are read and written; callers have already checked input and credentials.
@@ -36,10 +36,7 @@ export type PatchOutcome =
   | { kind: 'version-conflict'; current: Session }
   | { kind: 'ok'; session: Session };
 
-export type CloseOutcome =
-  | { kind: 'not-found' }
-  | { kind: 'version-conflict'; current: Session }
-  | { kind: 'ok'; session: Session };
+export type CloseOutcome = { kind: 'not-found' } | { kind: 'version-conflict'; current: Session } | { kind: 'ok'; session: Session };
 
 /** What a write may change; see `lockedWrite`. */
 type WriteValues = {

@@ -15,7 +15,8 @@ export function useNotAcceptableExplained(graphiql: boolean): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
       // A browser opening /graphql asks for the page (text/html), not for an operation.
-      const page = request.method === 'GET' && !url.searchParams.has('query') && /\btext\/html\b/i.test(request.headers.get('accept') ?? '');
+      const page =
+        request.method === 'GET' && !url.searchParams.has('query') && /\btext\/html\b/i.test(request.headers.get('accept') ?? '');
       if (page && !graphiql) endResponse(explain(fetchAPI, NOT_ACCEPTABLE.graphiqlOff));
     },
     onResponse({ response, setResponse, fetchAPI }) {

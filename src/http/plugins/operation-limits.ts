@@ -41,4 +41,3 @@ export function useOperationLimits(production: boolean): Plugin[] {
     ...(production ? [blockFieldSuggestionsPlugin() as Plugin] : []),
   ];
 }
-

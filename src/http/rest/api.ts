@@ -46,7 +46,8 @@ async function bodyOf(req: IncomingMessage, route: Route & { body: NonNullable<R
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Refusal(400, 'The body must be a JSON object');
   const unknown = Object.keys(body).filter((k) => !Object.hasOwn(route.body.shape, k) && !route.ignored?.includes(k));
-  if (unknown.length > 0) throw new Refusal(400, `Invalid body: ${unknown.map((k) => `${k.slice(0, 64)}: not a field of this body`).join('; ')}`);
+  if (unknown.length > 0)
+    throw new Refusal(400, `Invalid body: ${unknown.map((k) => `${k.slice(0, 64)}: not a field of this body`).join('; ')}`);
   return body;
 }
 
@@ -68,7 +69,7 @@ export class RestApi {
 
   async serve(req: IncomingMessage, res: ServerResponse, path: string, search: string, caller: Caller): Promise<void> {
     if (path === '/api/v1/openapi.json' && req.method === 'GET') return send(res, 200, openApiDocument());
-    let matched;
+    let matched: ReturnType<typeof match>;
     try {
       matched = match(req.method ?? 'GET', path);
     } catch {
@@ -83,7 +84,8 @@ export class RestApi {
         throw new ForbiddenError('A public access token cannot do this: use a secret key');
       }
       const { notFor } = route;
-      if (notFor && req.headers[notFor.header] !== undefined) throw new Refusal(notFor.status, notFor.message, { 'x-should-retry': 'false' });
+      if (notFor && req.headers[notFor.header] !== undefined)
+        throw new Refusal(notFor.status, notFor.message, { 'x-should-retry': 'false' });
       const body = route.body ? await bodyOf(req, route as Route & { body: NonNullable<Route['body']> }) : undefined;
       const answer = await route.handle({ principal, params, body, query: new URLSearchParams(search), req }, this.sessions);
       send(res, answer.status, answer.body, answer.etag ? { etag: answer.etag } : {});

@@ -33,11 +33,16 @@ const size = `${PAGE_SIZE.min} to ${PAGE_SIZE.max}`;
 
 const FIELDS = {
   'page[size]': param(
-    one.transform(Number).pipe(z.number(`must be ${size}`).int(`must be ${size}`).min(PAGE_SIZE.min, `must be ${size}`).max(PAGE_SIZE.max, `must be ${size}`)),
+    one
+      .transform(Number)
+      .pipe(z.number(`must be ${size}`).int(`must be ${size}`).min(PAGE_SIZE.min, `must be ${size}`).max(PAGE_SIZE.max, `must be ${size}`)),
     { description: `Page size, ${size} (default ${PAGE_SIZE.default}).`, type: 'integer' },
   ),
   'page[after]': param(one, { description: 'A pagination.next cursor: the page after it (older).', type: 'string' }),
-  'page[before]': param(one, { description: 'A pagination.previous cursor: the page before it (newer). Not with page[after].', type: 'string' }),
+  'page[before]': param(one, {
+    description: 'A pagination.previous cursor: the page before it (newer). Not with page[after].',
+    type: 'string',
+  }),
   'filter[type]': param(many, { description: 'Any of these types, comma-separated or repeated.', type: 'string' }),
   'filter[tags]': param(many, { description: 'Sessions carrying any of these tags, comma-separated or repeated.', type: 'string' }),
   'filter[taskIdentifier]': param(many, { description: 'Any of these tasks, comma-separated or repeated.', type: 'string' }),
@@ -53,7 +58,9 @@ const FIELDS = {
       z
         .string()
         .regex(/^(\d{1,12}[smhdw])+$/, 'must be like 30m, 12h or 7d')
-        .transform((period) => [...period.matchAll(/(\d+)([smhdw])/g)].reduce((ms, [, n, unit]) => ms + Number(n) * PERIOD_UNITS[unit!]!, 0)),
+        .transform((period) =>
+          [...period.matchAll(/(\d+)([smhdw])/g)].reduce((ms, [, n, unit]) => ms + Number(n) * PERIOD_UNITS[unit!]!, 0),
+        ),
     ),
     { description: 'Created within this period before now: 30m, 12h, 7d, 2w.', type: 'string' },
   ),

@@ -13,7 +13,8 @@ function inputSchema(schema: z.ZodType): Record<string, unknown> {
     unrepresentable: 'any',
     override: (ctx) => {
       const def = (ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def;
-      if (ctx.zodSchema === INPUT_SCHEMAS.jsonObject) Object.assign(ctx.jsonSchema, { type: 'object', description: `A JSON object, nested at most ${MAX_JSON_DEPTH} levels.` });
+      if (ctx.zodSchema === INPUT_SCHEMAS.jsonObject)
+        Object.assign(ctx.jsonSchema, { type: 'object', description: `A JSON object, nested at most ${MAX_JSON_DEPTH} levels.` });
       else if (def.type === 'date') Object.assign(ctx.jsonSchema, { type: 'string', format: 'date-time' });
     },
   }) as Record<string, unknown>;
@@ -42,9 +43,23 @@ export function openApiDocument(): Record<string, unknown> {
       security: [{ bearer: [] }],
       parameters: [
         ...pathParameters,
-        ...(route.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: { type: q.type } })),
+        ...(route.query ?? []).map((q) => ({
+          name: q.name,
+          in: 'query',
+          required: false,
+          description: q.description,
+          schema: { type: q.type },
+        })),
         ...(route.conditional
-          ? [{ name: 'If-Match', in: 'header', required: false, description: 'Apply only if the session is still at this version (an ETag, like "3").', schema: { type: 'string' } }]
+          ? [
+              {
+                name: 'If-Match',
+                in: 'header',
+                required: false,
+                description: 'Apply only if the session is still at this version (an ETag, like "3").',
+                schema: { type: 'string' },
+              },
+            ]
           : []),
       ],
       ...(route.body && {

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import { SessionNotFoundError } from '../../sessions/errors.js';
 import { MAX_INPUT_BYTES } from '../../sessions/limits.js';
 import type { Principal } from '../../sessions/principal.js';
 import { INPUT_SCHEMAS } from '../../sessions/rules.js';
 import type { SessionsService } from '../../sessions/service.js';
-import { SessionNotFoundError } from '../../sessions/errors.js';
 import type { Session } from '../../sessions/session.js';
 import type { z } from '../../zod.js';
 import { LIST_PARAMETERS, listArgs } from './list-query.js';
@@ -86,7 +86,6 @@ const CLOSE_BODY_LIMIT = 4096;
 
 const one = (status: number, session: Session): Answer => ({ status, body: sessionItem(session), etag: etag(session) });
 
-
 export const ROUTES: Route[] = [
   {
     method: 'GET',
@@ -165,7 +164,10 @@ export const ROUTES: Route[] = [
         body: {
           data: page.edges.map((e) => sessionItem(e.node)),
           // Absent, not null, when there is none: the SDK's schema takes no null here.
-          pagination: { ...(hasNextPage && endCursor && { next: endCursor }), ...(hasPreviousPage && startCursor && { previous: startCursor }) },
+          pagination: {
+            ...(hasNextPage && endCursor && { next: endCursor }),
+            ...(hasPreviousPage && startCursor && { previous: startCursor }),
+          },
         },
       };
     },
@@ -184,7 +186,8 @@ export const ROUTES: Route[] = [
       409: { description: 'The session with this externalId is closed or has expired.', schema: ErrorBody },
       413: { description: 'Request body too large (over 32768 bytes).', schema: ErrorBody },
       501: {
-        description: "Sent by Trigger.dev's SDK (sessions.start, which sends trigger-version): it expects the first run's runId, and this service triggers no runs. Nothing is created.",
+        description:
+          "Sent by Trigger.dev's SDK (sessions.start, which sends trigger-version): it expects the first run's runId, and this service triggers no runs. Nothing is created.",
         schema: ErrorBody,
       },
       ...common,
@@ -213,4 +216,3 @@ export const ROUTES: Route[] = [
     },
   },
 ];
-

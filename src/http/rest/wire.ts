@@ -13,7 +13,9 @@ const { basePayload, ...options } = TRIGGER_CONFIG;
 const TriggerConfigItem = z
   .object({
     basePayload: KIND.object.meta({ description: basePayload.description }),
-    ...Object.fromEntries(Object.entries(options).map(([name, { kind, description }]) => [name, KIND[kind].optional().meta({ description })])),
+    ...Object.fromEntries(
+      Object.entries(options).map(([name, { kind, description }]) => [name, KIND[kind].optional().meta({ description })]),
+    ),
   })
   .meta({ description: 'Trigger options applied to every run the session schedules.' });
 
