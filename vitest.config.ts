@@ -12,6 +12,9 @@ export default defineConfig({
     setupFiles: ['test/setup/node-version.ts', 'test/setup/log-guard.ts'],
     pool: 'forks',
     testTimeout: 30_000,
+    // Conditions a test polls for (a row written, an event delivered) on a machine the whole
+    // suite keeps busy: seconds, not vitest's default one.
+    expect: { poll: { timeout: 5000 } },
     hookTimeout: 60_000,
   },
 });

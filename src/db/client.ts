@@ -85,12 +85,20 @@ function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts,
       await db.execute(sql`select 1`);
     },
     diagnose: (error) => diagnose(error, url),
-    listen: async (channel, handlers) =>
-      new PostgresListener(url, channel, handlers, {
+    async listen(channel, handlers) {
+      const listener = new PostgresListener(url, channel, handlers, {
         heartbeatMs: 2000,
         timeoutMs: timeouts.statementMs,
         connectTimeoutMs: timeouts.connectMs,
-      }),
+      });
+      try {
+        await listener.ready;
+      } catch (error) {
+        await listener.close();
+        throw error;
+      }
+      return listener;
+    },
     close: async () => {
       stop();
       await client.end({ timeout: 5 });

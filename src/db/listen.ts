@@ -40,6 +40,14 @@ export class PostgresListener implements Listener {
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
   private readonly heartbeat: NodeJS.Timeout;
+  private first!: { resolve(): void; reject(error: unknown): void };
+  /**
+   * Settles with the first attempt to listen: notifications sent before LISTEN took effect are
+   * lost, so whoever waits for a change must not start before this (later attempts go on meanwhile).
+   */
+  readonly ready = new Promise<void>((resolve, reject) => {
+    this.first = { resolve, reject };
+  });
 
   constructor(
     private readonly url: string,
@@ -78,6 +86,7 @@ export class PostgresListener implements Listener {
     }
     if (this.sql !== sql) return;
     this.listening = true;
+    this.first.resolve();
     if (this.lostOnce) log.info('listening for session changes again');
     // Also the first time: a subscriber registered while LISTEN was on its way is read now.
     this.handlers.resumed();
@@ -90,6 +99,7 @@ export class PostgresListener implements Listener {
     this.sql = null;
     this.listening = false;
     this.lostOnce = true;
+    this.first.reject(new Error('could not listen for session changes'));
     sql.end({ timeout: 0 }).catch(() => {});
     if (this.closed) return;
     this.retry = setTimeout(() => void this.connect(), 500);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, isIP } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { sendNodeResponse } from '@whatwg-node/server';
 import { getOperationAST, parse } from 'graphql';
 import type { Caller, Credential } from '../auth/credentials.js';
@@ -11,7 +11,9 @@ import { within } from '../db/within.js';
 import { describeError, log } from '../log.js';
 import { VERSION } from '../version.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
+import { rateKey } from './client-address.js';
 import { capConnections } from './connections.js';
+import { cors } from './cors.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
 import { type GraphQLServer, MAX_BATCH } from './graphql.js';
 import { answerOperation, resultMediaType } from './lean-path.js';
@@ -184,7 +186,7 @@ export class HttpServer {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    if (!this.cors(req, res)) return;
+    if (!cors(req, res, this.options.corsOrigins)) return;
     if (path === '/health') return send(res, 200, { status: 'ok', version: VERSION });
     if (path === '/ready') return this.ready(res);
     const rest = path.startsWith('/api/');
@@ -228,28 +230,6 @@ export class HttpServer {
       'retry-after': '1',
     });
     return undefined;
-  }
-
-  /** CORS for the origins configured; answers preflights. False when the request is answered. */
-  private cors(req: IncomingMessage, res: ServerResponse): boolean {
-    const origin = req.headers.origin;
-    const { corsOrigins } = this.options;
-    const allowed = origin !== undefined && (corsOrigins.includes('*') || corsOrigins.includes(origin));
-    // The answer differs by Origin whenever origins are listed: caches must keep them apart.
-    if (corsOrigins.length > 0 && !corsOrigins.includes('*')) res.setHeader('vary', 'Origin');
-    if (allowed) {
-      res.setHeader('access-control-allow-origin', corsOrigins.includes('*') ? '*' : origin);
-      res.setHeader('access-control-expose-headers', 'ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset');
-    }
-    if (req.method !== 'OPTIONS') return true;
-    if (allowed) {
-      res.setHeader('access-control-allow-methods', 'GET, POST, PATCH, OPTIONS');
-      res.setHeader('access-control-allow-headers', 'Authorization, Content-Type, Accept, If-Match');
-      res.setHeader('access-control-max-age', '600');
-    }
-    res.writeHead(204, { allow: 'GET, POST, PATCH, OPTIONS' });
-    res.end();
-    return false;
   }
 
   private async ready(res: ServerResponse): Promise<void> {
@@ -375,31 +355,4 @@ function selectsSubscription(params: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * The rate limit's key: a checked credential has a bucket of its own; a request without one (none
- * sent, or one that failed: a made-up key gets no bucket of its own) is charged to its address.
- */
-function rateKey(caller: Caller, req: IncomingMessage, trustProxyHops: number): string {
-  return 'credential' in caller ? caller.credential.id : addressKey(clientAddress(req, trustProxyHops));
-}
-
-const addressKey = (address: string) => `address:${address}`;
-
-/**
- * The client's address: the socket's, or behind `hops` trusted proxies the address the outermost
- * of them saw (X-Forwarded-For, counted from the right, so a client cannot forge it).
- */
-export function clientAddress(req: IncomingMessage, hops: number): string {
-  const peer = req.socket.remoteAddress ?? 'unknown';
-  const header = req.headers['x-forwarded-for'];
-  if (hops <= 0 || !header) return peer;
-  const chain = (Array.isArray(header) ? header.join(',') : header)
-    .split(',')
-    .map((a) => a.trim())
-    .filter(Boolean);
-  const address = chain[chain.length - hops] ?? chain[0];
-  // Only an address is a key: anything else a proxy passed on (or a client made up) is the peer's.
-  return address !== undefined && isIP(address) ? address : peer;
 }

@@ -55,10 +55,7 @@ export class GraphQLWebSocket {
   private readonly wss: WebSocketServer;
   private readonly open = new Map<string, number>();
 
-  constructor(
-    yoga: GraphQLServer,
-    options: WebSocketOptions,
-  ) {
+  constructor(yoga: GraphQLServer, options: WebSocketOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
       // A socket without a valid credential is closed at once (4403), not kept open for free;

@@ -1,5 +1,6 @@
 import type { Database } from '../db/client.js';
-import { type ChangeStream, SessionChanges } from './changes.js';
+import type { ChangeStream } from './change-stream.js';
+import { SessionChanges } from './changes.js';
 import {
   ExternalIdImmutableError,
   ForbiddenError,
