@@ -78,6 +78,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
     startupError: () => app.startupError,
     trustProxyHops: app.config.trustProxyHops,
     limits: app.config.limits,
+    metrics: app.config.metrics,
     endSubscriptions: () => void app.sessions.changes.close().catch((error: unknown) => log.warn('ending live updates failed', error)),
     caller: (authorization) => app.auth.caller(authorization),
     authenticate: (authorization) => app.auth.authenticate(authorization),

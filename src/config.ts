@@ -110,6 +110,25 @@ export const SETTINGS_SCHEMA = z.object({
     z.coerce.number().int().min(0).default(256),
     'requests of one environment that may wait in line; one more is refused 429',
   ),
+  LOG_LEVEL: setting(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    'least severe log lines written: `info` writes one line per request; `debug` adds /health, /ready and /metrics',
+  ),
+  LOG_FORMAT: setting(
+    z.enum(['json', 'pretty']).optional(),
+    '`json`: one JSON object per line; `pretty`: lines for people',
+    '`pretty` on a terminal outside production, else `json`',
+  ),
+  METRICS_PORT: setting(
+    z.coerce.number().int().min(0).max(65535).optional(),
+    "serves `/metrics` on this port (on `HOST`) instead of the service's own; unset: `/metrics` is on the service's port",
+    'unset',
+  ),
+  METRICS_TOKEN: setting(
+    z.string().min(16, 'at least 16 characters').optional(),
+    'when set, `/metrics` asks for `Authorization: Bearer <token>`',
+    'unset',
+  ),
   CORS_ORIGINS: setting(
     z
       .string()
@@ -133,6 +152,10 @@ const schema = SETTINGS_SCHEMA;
 
 export interface Config {
   port: number;
+  /** Log level, and whether lines are for people. */
+  logging: { level: string; pretty: boolean };
+  /** Where /metrics is served (its own port, or the service's when null) and the token it asks for. */
+  metrics: { port: number | null; token: string | null };
   host: string;
   databaseUrl: string | undefined;
   pgliteDir: string;
@@ -202,6 +225,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       burst: e.RATE_LIMIT_BURST ?? Math.max(1, Math.ceil(e.RATE_LIMIT_PER_SECOND * 2)),
     },
     corsOrigins: e.CORS_ORIGINS,
+    logging: { level: e.LOG_LEVEL, pretty: (e.LOG_FORMAT ?? (!production && process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' },
+    metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     subscriptionsPerCredential: e.SUBSCRIPTIONS_PER_CREDENTIAL,
     limits: {

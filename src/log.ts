@@ -1,6 +1,12 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import pino from 'pino';
+import pretty from 'pino-pretty';
+import { traceIds } from './telemetry/tracing.js';
+
 /**
- * What the process writes about errors. A failed statement's text and parameters (metadata,
- * secrets) never reach a log line or the CLI: an error from the database is told by its codes.
+ * The one logger: JSON lines on stdout (pino), pretty on a developer's terminal. A failed
+ * statement's text and parameters (metadata, secrets) never reach a line: an error from the
+ * database is told by its codes; keys and tokens are redacted wherever they would appear.
  */
 
 function chainOf(error: unknown): unknown[] {
@@ -13,11 +19,6 @@ function chainOf(error: unknown): unknown[] {
   return chain;
 }
 
-/** Drizzle wraps every failed statement as "Failed query: <sql> params: <values>". */
-function isQueryError(error: unknown): boolean {
-  return error instanceof Error && (error.constructor.name === 'DrizzleQueryError' || error.message.startsWith('Failed query'));
-}
-
 /** A PostgreSQL error (SQLSTATE code): its message may quote a value, so only codes are shown. */
 function isServerError(error: unknown): error is { code: string; constraint_name?: string; constraint?: string } {
   const code = (error as { code?: unknown } | null)?.code;
@@ -26,7 +27,7 @@ function isServerError(error: unknown): error is { code: string; constraint_name
 
 /** Whether the error came from a statement: its message would show SQL text or values. */
 export function isDatabaseError(error: unknown): boolean {
-  return chainOf(error).some((e) => isQueryError(e) || isServerError(e));
+  return chainOf(error).some((e) => e instanceof DrizzleQueryError || isServerError(e));
 }
 
 /** A one-line description safe to print: SQLSTATE and constraint for database errors, else the message. */
@@ -46,25 +47,61 @@ export function describeError(error: unknown): string {
   return String(error);
 }
 
-/** The stack of an error that is no database error (whose stack would start with its SQL). */
-function stackOf(error: unknown): string | undefined {
-  if (isDatabaseError(error)) return undefined;
-  const deepest = chainOf(error).findLast((e): e is Error => e instanceof Error);
-  return deepest?.stack?.split('\n').slice(1).join('\n');
+/** An error as a log line carries it: what it is, and the stack of one that is no database error. */
+function serializeError(error: unknown): Record<string, unknown> {
+  const deepest = isDatabaseError(error) ? undefined : chainOf(error).findLast((e): e is Error => e instanceof Error);
+  return { message: describeError(error), ...(deepest?.stack && { stack: deepest.stack.split('\n').slice(1).join('\n') }) };
 }
 
-function line(args: unknown[], withStack: boolean): string {
-  return args
-    .map((a) => {
-      if (!(a instanceof Error) && !(a && typeof a === 'object' && 'message' in a)) return typeof a === 'string' ? a : JSON.stringify(a);
-      const stack = withStack ? stackOf(a) : undefined;
-      return describeError(a) + (stack ? `\n${stack}` : '');
-    })
-    .join(' ');
+const options: pino.LoggerOptions = {
+  level: 'info',
+  base: { service: 'sessions-gateway' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+  serializers: { err: serializeError },
+  redact: { paths: ['authorization', '*.authorization', 'secretKey', '*.secretKey', 'token', '*.token'], censor: '[redacted]' },
+  // A traced request's lines carry its ids.
+  mixin: () => traceIds() ?? {},
+};
+
+let logger = pino(options);
+
+export interface LoggingOptions {
+  level: string;
+  /** Human-readable lines instead of JSON. */
+  pretty: boolean;
+  /** Where lines go (tests read them); stdout by default. */
+  destination?: pino.DestinationStream;
 }
+
+/** Sets the level and format, once the configuration is read (JSON at info until then). */
+export function configureLogging({ level, pretty: human, destination }: LoggingOptions): void {
+  const to =
+    destination ??
+    (human ? pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }) : undefined);
+  logger = to ? pino({ ...options, level }, to) : pino({ ...options, level });
+}
+
+type Fields = Record<string, unknown>;
+/** A message, and an error or fields of the line. */
+type Write = (message: string, detail?: unknown) => void;
+
+const write =
+  (level: 'debug' | 'info' | 'warn' | 'error'): Write =>
+  (message, detail) => {
+    if (detail === undefined) logger[level](message);
+    else if (detail instanceof Error || (detail !== null && typeof detail === 'object' && 'message' in detail))
+      logger[level]({ err: detail }, message);
+    else logger[level](detail as Fields, message);
+  };
 
 export const log = {
-  info: (...args: unknown[]) => console.info(line(args, false)),
-  warn: (...args: unknown[]) => console.warn(line(args, false)),
-  error: (...args: unknown[]) => console.error(line(args, true)),
+  debug: write('debug'),
+  info: write('info'),
+  warn: write('warn'),
+  error: write('error'),
+  /** Whether lines of this level are written (a line need not be built otherwise). */
+  enabled: (level: 'debug' | 'info') => logger.isLevelEnabled(level),
+  /** Writes what is buffered (before the process exits). */
+  flush: () => logger.flush(),
 };

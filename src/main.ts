@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type Listening, listen } from './app.js';
 import { createFirstEnvironment, isEmpty } from './auth/environments.js';
@@ -5,13 +6,15 @@ import { type Config, loadConfig } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { describeCondition, STARTUP_RETRY } from './db/conditions.js';
 import { DataDirLockedError } from './db/lock.js';
-import { describeError, log } from './log.js';
+import { metricsServer } from './http/metrics-endpoint.js';
+import { configureLogging, describeError, log } from './log.js';
+import { startTracing } from './telemetry/tracing.js';
 import { VERSION } from './version.js';
 
 // A fault nobody awaited (a driver's background work during an outage, say) is logged; the
 // process keeps serving, and /ready tells whether the database answers.
-process.on('unhandledRejection', (reason) => log.error('unhandled rejection (still serving):', reason));
-process.on('uncaughtException', (error) => log.error('uncaught exception (still serving):', error));
+process.on('unhandledRejection', (reason) => log.error('unhandled rejection (still serving)', reason));
+process.on('uncaughtException', (error) => log.error('uncaught exception (still serving)', error));
 
 function codeFromStringsAllowed(): boolean {
   const flag = '--disallow-code-generation-from-strings';
@@ -28,6 +31,15 @@ try {
   config = loadConfig();
 } catch (error) {
   fail((error as Error).message);
+}
+configureLogging(config.logging);
+
+// Spans, when the standard OTEL_* variables configure an exporter; before anything is served.
+let stopTracing: () => Promise<void>;
+try {
+  stopTracing = await startTracing();
+} catch (error) {
+  fail(`Tracing could not start: ${describeError(error)}`);
 }
 
 let database: Database;
@@ -51,28 +63,41 @@ try {
   fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);
 }
 const { url } = listening;
+if (config.metrics.port !== null) {
+  const server = metricsServer(config.metrics.token);
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.metrics.port!, config.host, resolve)).catch(
+    (error) => fail(`Could not serve /metrics on ${config.host}:${config.metrics.port}: ${describeError(error)}`),
+  );
+  server.unref();
+  log.info(`metrics on http://${config.host}:${(server.address() as AddressInfo).port}/metrics`);
+}
 if (codeFromStringsAllowed()) {
   log.warn(
     'V8 may build code from strings in this process: start it with --disallow-code-generation-from-strings (as npm start does), so that nothing a request sends can ever run',
   );
 }
 const where = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite at ${config.pgliteDir}`;
-console.log(`sessions-gateway ${VERSION} listening on ${url}/graphql (database: ${where}; Node.js ${process.versions.node})`);
+log.info(`sessions-gateway ${VERSION} listening on ${url}/graphql (database: ${where}; Node.js ${process.versions.node})`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: finishing in-flight requests`);
+    log.info(`${signal}: finishing in-flight requests`);
+    const exit = (code: number) => {
+      log.flush();
+      process.exit(code);
+    };
     listening
       .shutdown(config.shutdownGraceMs)
       .then(() => app.close())
+      .then(() => stopTracing())
       .then(
-        () => process.exit(0),
+        () => exit(0),
         (error) => {
           log.error('shutdown failed', error);
-          process.exit(1);
+          exit(1);
         },
       );
   });
@@ -115,23 +140,18 @@ async function start(): Promise<void> {
 async function firstStart(): Promise<void> {
   if (config.production) {
     if (await isEmpty(app.database.db)) {
-      console.log(
-        [
-          '',
-          'No environment exists yet. In production none is created for you; make one with:',
-          '',
-          '  npm run -s cli -- env create --slug production --type PRODUCTION',
-          '',
-        ].join('\n'),
+      log.warn(
+        'No environment exists yet. In production none is created for you; make one with: npm run -s cli -- env create --slug production --type PRODUCTION',
       );
     }
     return;
   }
   const first = await createFirstEnvironment(app.database.db);
   if (!first) {
-    if (config.graphiql) console.log(`GraphiQL: ${url}/graphql`);
+    if (config.graphiql) log.info(`GraphiQL: ${url}/graphql`);
     return;
   }
+  // For the person who started it, once: plain text, not a log line (a key never goes to the log).
   console.log(
     [
       '',

@@ -200,7 +200,8 @@ describe.each(drivers)('README.md, run in order on %s', (driver) => {
   const streams: { block: Block; run: Run }[] = [];
 
   async function startServer(): Promise<void> {
-    server = launch('npm', ['start'], { ...shellEnv, PORT: '0' });
+    // Its log as a person starting it on a terminal sees it (lines for people, not JSON).
+    server = launch('npm', ['start'], { ...shellEnv, PORT: '0', LOG_FORMAT: 'pretty' });
     const current = server;
     await until('the listening line', () => /listening on http:\/\/127\.0\.0\.1:\d+\/graphql/.test(current.stdout), 60_000, current);
     port = /listening on http:\/\/127\.0\.0\.1:(\d+)\/graphql/.exec(current.stdout)![1]!;
@@ -348,7 +349,7 @@ async function runFirstMutation(block: Block, variablesBlock: Block, port: strin
 /** The README's first-start lines against the real ones; `…` stands for what differs. */
 function expectFirstStart(block: Block, output: string, port: string, pgliteDir: string): void {
   const actual = output.split('\n');
-  const start = actual.findIndex((line) => line.startsWith('sessions-gateway '));
+  const start = actual.findIndex((line) => line.includes(' INFO: sessions-gateway '));
   const shown = block.body.replaceAll('127.0.0.1:4000', `127.0.0.1:${port}`).replace('at .data/pglite', `at ${pgliteDir}`).split('\n');
   for (const [k, line] of shown.entries()) {
     const pattern = new RegExp(

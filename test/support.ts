@@ -263,3 +263,18 @@ export function rawRequest(method: string, path: string, headers: Record<string,
   const lines = Object.entries({ host: '127.0.0.1', ...headers }).map(([k, v]) => `${k}: ${v}`);
   return `${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }
+
+/** What a process's log says, a line each: a JSON line's message, any other line as it is. */
+export function logMessages(output: string): string {
+  return output
+    .split('\n')
+    .map((line) => {
+      try {
+        const parsed = JSON.parse(line) as { msg?: unknown };
+        return typeof parsed.msg === 'string' ? parsed.msg : line;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
+}

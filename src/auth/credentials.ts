@@ -4,6 +4,7 @@ import type { Db } from '../db/client.js';
 import { apiKeys, environments } from '../db/schema.js';
 import { textArray } from '../db/text-array.js';
 import type { Principal } from '../sessions/principal.js';
+import { prepared } from '../telemetry/statements.js';
 import { LookupCache } from './cache.js';
 import { UnauthenticatedError } from './errors.js';
 import { hashSecretKey, isPlaceholderKey, looksLikeSecretKey, placeholderKeyMessage, sameHash } from './keys.js';
@@ -62,16 +63,20 @@ export class Authenticator {
 
   constructor(db: Db, options: { ttlMs?: number } = {}) {
     const ttlMs = options.ttlMs ?? CREDENTIAL_TTL_MS;
-    const findKeys = db
-      .select({ environmentId: apiKeys.environmentId, keyHash: apiKeys.keyHash })
-      .from(apiKeys)
-      .where(and(sql`${apiKeys.keyHash} = any(${sql.placeholder('keyHashes')}::text[])`, isNull(apiKeys.revokedAt)))
-      .prepare('find_api_keys');
-    const findTokenSecrets = db
-      .select({ environmentId: environments.id, tokenSecret: environments.tokenSecret })
-      .from(environments)
-      .where(sql`${environments.id} = any(${sql.placeholder('environmentIds')}::text[])`)
-      .prepare('find_token_secrets');
+    const findKeys = prepared(
+      db
+        .select({ environmentId: apiKeys.environmentId, keyHash: apiKeys.keyHash })
+        .from(apiKeys)
+        .where(and(sql`${apiKeys.keyHash} = any(${sql.placeholder('keyHashes')}::text[])`, isNull(apiKeys.revokedAt))),
+      'find_api_keys',
+    );
+    const findTokenSecrets = prepared(
+      db
+        .select({ environmentId: environments.id, tokenSecret: environments.tokenSecret })
+        .from(environments)
+        .where(sql`${environments.id} = any(${sql.placeholder('environmentIds')}::text[])`),
+      'find_token_secrets',
+    );
     this.keys = new LookupCache({
       ttlMs,
       maxEntries: MAX_CACHED,

@@ -5,6 +5,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { metrics } from '../telemetry/metrics.js';
 import { type DatabaseCondition, diagnose } from './conditions.js';
 import { type Listener, type ListenHandlers, PostgresListener } from './listen.js';
 import { lockDataDir } from './lock.js';
@@ -119,6 +120,8 @@ async function openPglite(dir: string, logger: Logger): Promise<Database> {
     release = lockDataDir(dir);
   }
   const client = new PGlite(dir, { extensions: { btree_gin } });
+  // In this process: it answers whenever the process does.
+  metrics.databaseReachable.set(1);
   const pglite = drizzlePglite(client, { schema, logger });
   const db = pglite as unknown as Db;
   return {

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { metrics } from '../telemetry/metrics.js';
 import { DatabaseTimeoutError, errorCode, type Health } from './availability.js';
 import { isUnavailableCode } from './conditions.js';
 
@@ -29,6 +30,8 @@ interface Scope {
 
 /** A statement waiting for its rows, and what to do if its deadline passes first. */
 interface Pending {
+  /** Still waiting for a pool connection (not yet sent). */
+  queued(): boolean;
   due: number;
   /** However slow this process is, the deadline moves no later than this. */
   latest: number;
@@ -67,6 +70,13 @@ export class Deadlines {
     this.pending.delete(item);
   }
 
+  /** Statements waiting for a pool connection. */
+  queued(): number {
+    let n = 0;
+    for (const item of this.pending) if (item.queued()) n++;
+    return n;
+  }
+
   private sweep(): void {
     const now = performance.now();
     // Time the event loop was held past this sweep's turn is this process's, not the database's.
@@ -99,10 +109,12 @@ function withDeadline(query: PendingQuery, deadlines: Deadlines, health: Health,
     (settled ??= new Promise((resolve, reject) => {
       const now = performance.now();
       const item: Pending = {
+        queued: () => query.state === null,
         due: now + deadlines.ms,
         latest: now + MAX_STRETCH * deadlines.ms,
         expire() {
           const error = new DatabaseTimeoutError(deadlines.ms);
+          metrics.deadlineExpirations.inc();
           health.failed(error);
           reject(error);
           if (tx) guard?.kill(query.state?.pid ?? tx.pid, error);

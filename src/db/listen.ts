@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { log } from '../log.js';
+import { metrics } from '../telemetry/metrics.js';
 import { within } from './within.js';
 
 export interface ListenHandlers {
@@ -57,6 +58,7 @@ export class PostgresListener implements Listener {
   ) {
     this.heartbeat = setInterval(() => void this.check(), options.heartbeatMs);
     this.heartbeat.unref();
+    metrics.listening.sources.add(this.connected);
     void this.connect();
   }
 
@@ -116,8 +118,11 @@ export class PostgresListener implements Listener {
     }
   }
 
+  private readonly connected = () => (this.listening ? 1 : 0);
+
   async close(): Promise<void> {
     this.closed = true;
+    metrics.listening.sources.delete(this.connected);
     clearInterval(this.heartbeat);
     clearTimeout(this.retry);
     const sql = this.sql;

@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { metrics } from '../telemetry/metrics.js';
 import { Health } from './availability.js';
 import { bounded, Deadlines } from './deadlines.js';
 import { ConnectionGuard } from './socket-guard.js';
@@ -43,5 +44,15 @@ export function boundedPostgres(url: string, poolSize: number, timeouts: Databas
     },
     ...(guard && { socket: guard.socket }),
   } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
-  return { sql: bounded(sql, new Deadlines(timeouts.statementMs), health, guard), stop: () => guard?.stop() };
+  const deadlines = new Deadlines(timeouts.statementMs);
+  const states = () => guard?.states() ?? {};
+  const queued = () => deadlines.queued();
+  metrics.connections.sources.add(states);
+  metrics.pendingStatements.sources.add(queued);
+  const stop = () => {
+    guard?.stop();
+    metrics.connections.sources.delete(states);
+    metrics.pendingStatements.sources.delete(queued);
+  };
+  return { sql: bounded(sql, deadlines, health, guard), stop };
 }

@@ -79,6 +79,11 @@ class GuardedSocket extends Socket {
     return this.#expected > this.#received || this.#flushPending;
   }
 
+  /** Whether a statement or a transaction holds this connection. */
+  get used(): boolean {
+    return this.#busy() || this.#inTransaction;
+  }
+
   /** Called by the guard's sweep. */
   check(now: number): void {
     const silentSince = Math.max(this.#lastIn, this.#busySince);
@@ -300,6 +305,13 @@ export class ConnectionGuard {
   /** Fails the connection of a backend (a transaction whose statement passed its deadline). */
   kill(pid: number | null | undefined, error: Error): void {
     if (pid) this.byPid.get(pid)?.fail(error);
+  }
+
+  /** The pool's connections by state, for the metrics. */
+  states(): { idle: number; used: number } {
+    let used = 0;
+    for (const connection of this.live) if (connection.used) used++;
+    return { idle: this.live.size - used, used };
   }
 
   stop(): void {

@@ -2,12 +2,14 @@ import SchemaBuilder from '@pothos/core';
 import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
+import TracingPlugin from '@pothos/plugin-tracing';
 import DataLoader from 'dataloader';
 import type { Credential } from '../auth/credentials.js';
 import type { CredentialRechecks } from '../auth/rechecks.js';
 import type { Principal } from '../sessions/principal.js';
 import type { SessionsService } from '../sessions/service.js';
 import type { Session } from '../sessions/session.js';
+import { type FieldOutcomes, observedField, observeRootField } from './outcomes.js';
 
 export interface Context {
   /** The caller's credential, checked once per request (at once when cached); throws UnauthenticatedError. */
@@ -23,6 +25,8 @@ export interface Context {
   sessions: SessionsService;
   /** Ends live streams whose credential stops working. */
   rechecks: CredentialRechecks;
+  /** The request's root-field outcomes, for its log line (and how an error is named). */
+  outcomes?: FieldOutcomes;
   /** A session by id for this request, batched: `_entities` for 100 keys is one query. */
   loadSession(id: string): Promise<Session | null>;
 }
@@ -36,7 +40,7 @@ export function createContext(
   credential: () => Credential | Promise<Credential>,
   authenticate: () => Credential | Promise<Credential>,
   services: Pick<Context, 'sessions' | 'rechecks'>,
-  transport: Pick<Context, 'streaming' | 'onClose'> = { streaming: false },
+  transport: Pick<Context, 'streaming' | 'onClose' | 'outcomes'> = { streaming: false },
 ): Context {
   const { sessions } = services;
   let principal: Principal | Promise<Principal> | undefined;
@@ -66,8 +70,9 @@ export const builder = new SchemaBuilder<{
     JSONObject: { Input: Record<string, unknown>; Output: Record<string, unknown> };
   };
 }>({
-  plugins: [ErrorsPlugin, DirectivesPlugin, FederationPlugin],
+  plugins: [ErrorsPlugin, DirectivesPlugin, FederationPlugin, TracingPlugin],
   defaultFieldNullability: false,
+  tracing: { default: observedField, wrap: (resolver) => observeRootField(resolver) },
   // Only the domain error classes become union members; anything else (credential errors
   // included) stays a top-level error with its own code.
   errors: { defaultTypes: [] },

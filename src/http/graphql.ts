@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
 import { createYoga } from 'graphql-yoga';
 import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
 import { CredentialRechecks } from '../auth/rechecks.js';
@@ -11,8 +12,10 @@ import { isExpectedError, maskError } from './errors.js';
 import { GRAPHIQL, renderGraphiQL } from './graphiql.js';
 import { useContractErrorCodes } from './plugins/contract-codes.js';
 import { useNotAcceptableExplained } from './plugins/not-acceptable.js';
+import { useObservability } from './plugins/observability.js';
 import { useOperationLimits } from './plugins/operation-limits.js';
 import { boundedParserCache } from './plugins/parser-cache.js';
+import { codeOf, type RequestRecord } from './request-log.js';
 
 /** Operations one batched POST may carry. */
 export const MAX_BATCH = 10;
@@ -25,14 +28,19 @@ export interface GraphQLOptions {
   production: boolean;
 }
 
-/** What yoga hands the context factory: our server context, and its own request. */
-interface ServerContext {
-  req?: IncomingMessage;
-  res?: ServerResponse;
+/** What the HTTP server hands yoga for a request it has read: the request, its answer, its caller, its record. */
+export type Served = {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The caller, checked before the body was read. */
+  caller: Caller;
+  record: RequestRecord;
+};
+
+/** What yoga hands the context factory: our server context (Served, or a WebSocket's), and its own request. */
+interface ServerContext extends Partial<Served> {
   /** Set for operations over a WebSocket. */
   websocket?: boolean;
-  /** The caller, checked by the HTTP server before the body was read (absent over a WebSocket). */
-  caller?: Caller;
   request: { headers: { get(name: string): string | null } };
   /** graphql-ws's connection_init payload, for operations over WebSocket. */
   connectionParams?: Record<string, unknown>;
@@ -62,35 +70,44 @@ export function createGraphQLServer(options: GraphQLOptions) {
     graphiql: options.graphiql ? GRAPHIQL : false,
     renderGraphiQL,
     maskedErrors: { maskError },
+    // yoga's own lines, as ours: a message and the error or detail it gives; refusals are not faults.
     logging: {
       debug: () => {},
-      info: (...args) => log.info(...args),
-      warn: (...args) => log.warn(...args),
-      error: (...args) => {
-        if (!args.some(isExpectedError)) log.error(...args);
+      info: (first, ...rest) => log.info(String(first), rest[0]),
+      warn: (first, ...rest) => log.warn(String(first), rest[0]),
+      error: (first, ...rest) => {
+        if ([first, ...rest].some(isExpectedError)) return;
+        if (typeof first === 'string') log.error(first, rest[0]);
+        else log.error('GraphQL request failed', first);
       },
     },
     context: (initial) => {
-      const { req, res, caller, request, connectionParams, websocket } = initial as unknown as ServerContext;
+      const { req, res, caller, record, request, connectionParams, websocket } = initial as unknown as ServerContext;
       // Over WebSocket, browsers cannot set headers: the credential may come in connection_init.
       const header = connectionAuthorization(connectionParams) ?? (req ? req.headers.authorization : request.headers.get('authorization'));
       const accept = req ? req.headers.accept : request.headers.get('accept');
+      // An operation over a WebSocket has no request record: its outcomes are counted, not logged.
+      const outcomes = record ?? { operations: [], fields: {}, codeOf };
       const transport = websocket
-        ? { streaming: true }
+        ? { streaming: true, outcomes }
         : {
             streaming: /\btext\/event-stream\b/i.test(accept ?? ''),
             onClose: res && ((callback: () => void) => (res.closed || res.destroyed ? callback() : res.once('close', callback))),
+            outcomes,
           };
       const authenticate = () => auth.authenticate(header);
       return createContext(caller ? () => credentialOf(caller) : authenticate, authenticate, { sessions, rechecks }, transport);
     },
-    // In order: the operation bounds (parsing and validation), who may run what, the contract's
-    // codes and statuses on every result, and a 406 that says why.
+    // In order: spans, metrics and the log's record of each operation; the operation bounds
+    // (parsing and validation); who may run what; the contract's codes and statuses on every
+    // result; a 406 that says why; Apollo's inline trace when a gateway asks for it.
     plugins: [
+      useObservability(),
       ...useOperationLimits(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
       useNotAcceptableExplained(options.graphiql),
+      useApolloInlineTrace(),
     ],
   });
 }

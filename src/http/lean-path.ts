@@ -1,10 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { GraphQLError } from 'graphql';
 import { isAsyncIterable, processRegularResult } from 'graphql-yoga';
-import type { Caller } from '../auth/credentials.js';
 import { log } from '../log.js';
 import { isExpectedError, maskError } from './errors.js';
-import type { GraphQLServer } from './graphql.js';
+import type { GraphQLServer, Served } from './graphql.js';
 import { applyContractCodes } from './plugins/contract-codes.js';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -75,20 +74,16 @@ export async function answerOperation(
   yoga: GraphQLServer,
   params: unknown,
   mediaType: 'application/json' | 'application/graphql-response+json',
-  req: IncomingMessage,
-  res: ServerResponse,
-  caller: Caller,
+  served: Served,
 ): Promise<void> {
+  const { req, res } = served;
   let result: Awaited<ReturnType<GraphQLServer['getResultForParams']>>;
   try {
-    result = await yoga.getResultForParams(
-      { params: params as never, request: new LeanRequest(req) as unknown as Request },
-      { req, res, caller },
-    );
+    result = await yoga.getResultForParams({ params: params as never, request: new LeanRequest(req) as unknown as Request }, served);
   } catch (error) {
     // What yoga's own handler does with a refusal thrown before execution (bad params, say).
     const masked = maskError(error);
-    if (masked !== error && !isExpectedError(error)) log.error(error);
+    if (masked !== error && !isExpectedError(error)) log.error('GraphQL request failed', error);
     result = { errors: [masked as GraphQLError] };
   }
   if (result === undefined || isAsyncIterable(result)) {

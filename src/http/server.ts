@@ -9,15 +9,18 @@ import type { Database } from '../db/client.js';
 import { unreadyReport } from '../db/conditions.js';
 import { within } from '../db/within.js';
 import { describeError, log } from '../log.js';
+import { metrics } from '../telemetry/metrics.js';
 import { VERSION } from '../version.js';
 import { BodyAbortedError, BodyNotUtf8Error, BodyTooFragmentedError, BodyTooLargeError, readBody } from './body.js';
 import { rateKey } from './client-address.js';
 import { capConnections } from './connections.js';
 import { cors } from './cors.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
-import { type GraphQLServer, MAX_BATCH } from './graphql.js';
+import { type GraphQLServer, MAX_BATCH, type Served } from './graphql.js';
 import { answerOperation, resultMediaType } from './lean-path.js';
+import { serveMetrics } from './metrics-endpoint.js';
 import { OPERATION_LIMITS } from './plugins/operation-limits.js';
+import { observeRequest, type RequestRecord, routeOf } from './request-log.js';
 import { send } from './respond.js';
 import type { RestApi } from './rest/api.js';
 import { GraphQLWebSocket } from './websocket.js';
@@ -48,6 +51,8 @@ export interface HttpOptions {
   /** Checks a credential (WebSocket connections are checked when they open). */
   authenticate(authorization: string | undefined): Credential | Promise<Credential>;
   limits: Limits;
+  /** /metrics: on its own port (then not here) or here, and the token it asks for. */
+  metrics: { port: number | null; token: string | null };
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -179,39 +184,42 @@ export class HttpServer {
     clearTimeout(timer);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
     if (this.stopping) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
+    const search = query === -1 ? '' : url.slice(query + 1);
+    return observeRequest(req, res, routeOf(path, this.options.metrics.port === null), (record) =>
+      this.dispatch(req, res, path, search, record),
+    );
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, path: string, search: string, record: RequestRecord): Promise<void> {
     if (!cors(req, res, this.options.corsOrigins)) return;
     if (path === '/health') return send(res, 200, { status: 'ok', version: VERSION });
     if (path === '/ready') return this.ready(res);
+    if (record.route === '/metrics') return serveMetrics(req, res, this.options.metrics.token);
     const rest = path.startsWith('/api/');
     if (!rest && path !== '/graphql') return send(res, 404, { error: 'Not found: the GraphQL endpoint is /graphql, the REST API /api/v1' });
     if (!this.options.ready()) {
-      return send(
-        res,
-        503,
-        refusalBody(rest, 'The service is starting: its database is not ready yet (GET /ready says why)', 'SERVICE_UNAVAILABLE'),
-        {
-          'retry-after': '1',
-        },
-      );
+      const message = 'The service is starting: its database is not ready yet (GET /ready says why)';
+      return send(res, 503, refusalBody(rest, message, 'SERVICE_UNAVAILABLE'), { 'retry-after': '1' });
     }
     // The credential is checked before the body is read: what the rate limit charges depends on it.
     const found = this.options.caller(req.headers.authorization);
     const caller = found instanceof Promise ? await found : found;
+    if ('credential' in caller) record.environmentId = caller.credential.principal.environmentId;
     const key = this.limiter.enabled ? rateKey(caller, req, this.options.trustProxyHops) : '';
     // Charged before the body is read: a body that never ends still costs its sender.
     if (!this.admit(res, key, 1, rest)) return;
-    if (path === '/graphql') return this.graphql(req, res, caller, key);
+    if (path === '/graphql') return this.graphql({ req, res, caller, record }, key);
     const release = await this.slot(res, caller, 1, rest);
     if (!release) return;
     try {
-      await this.options.rest.serve(req, res, path, query === -1 ? '' : url.slice(query + 1), caller);
+      await this.options.rest.serve(req, res, path, search, caller, record);
     } finally {
       release();
     }
@@ -226,6 +234,7 @@ export class HttpServer {
     if (!('credential' in caller)) return () => {};
     const found = this.slots.acquire(caller.credential.principal.environmentId, weight);
     if (found) return found;
+    metrics.refusals.inc({ kind: 'environment' });
     send(res, 429, refusalBody(rest, 'Too many requests of this environment in progress: retry shortly', 'RATE_LIMITED'), {
       'retry-after': '1',
     });
@@ -253,6 +262,7 @@ export class HttpServer {
     res.setHeader('x-ratelimit-remaining', String(allowance.remaining));
     res.setHeader('x-ratelimit-reset', String(allowance.resetSeconds));
     if (allowance.allowed) return true;
+    metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
     send(res, 429, refusalBody(rest, this.tooManyRequests(allowance), 'RATE_LIMITED'), {
       'retry-after': String(allowance.retryAfterSeconds),
     });
@@ -269,11 +279,12 @@ export class HttpServer {
    * with the body read here first, as for every request: bounded in bytes whatever its chunking.
    * The environment's room is taken once the body is read, a batch weighing its operations.
    */
-  private async graphql(req: IncomingMessage, res: ServerResponse, caller: Caller, key: string): Promise<void> {
-    if (req.method !== 'POST') return this.viaYoga(req, res, undefined, caller, await this.slot(res, caller, 1, false));
-    const body = await this.body(req, res, this.options.maxRequestBytes, false);
+  private async graphql(served: Served, key: string): Promise<void> {
+    const { req, res, caller } = served;
+    if (req.method !== 'POST') return this.viaYoga(served, undefined, await this.slot(res, caller, 1, false));
+    const body = await this.body(req, res);
     if (body === undefined) return;
-    if (!JSON_BODY.test(req.headers['content-type'] ?? '')) return this.viaYoga(req, res, body, caller, () => {});
+    if (!JSON_BODY.test(req.headers['content-type'] ?? '')) return this.viaYoga(served, body, () => {});
     let params: unknown;
     try {
       params = JSON.parse(body);
@@ -286,62 +297,57 @@ export class HttpServer {
       if (params.some(selectsSubscription)) {
         return send(res, 400, graphqlError('A batch cannot hold a subscription: send it alone, over SSE or a WebSocket', 'BAD_REQUEST'));
       }
-      return this.viaYoga(req, res, body, caller, await this.slot(res, caller, Math.min(params.length, MAX_BATCH), false));
+      return this.viaYoga(served, body, await this.slot(res, caller, Math.min(params.length, MAX_BATCH), false));
     }
     const release = await this.slot(res, caller, 1, false);
     if (!release) return;
     const mediaType = resultMediaType(req.headers.accept);
-    if (mediaType === null) return this.viaYoga(req, res, body, caller, release);
+    // Apollo's inline trace (a gateway asking for ftv1) is made on yoga's own path.
+    if (mediaType === null || req.headers['apollo-federation-include-trace'] !== undefined) return this.viaYoga(served, body, release);
     try {
-      await answerOperation(this.options.yoga, params, mediaType, req, res, caller);
+      await answerOperation(this.options.yoga, params, mediaType, served);
     } finally {
       release();
     }
   }
 
   /** The body as text, or undefined once the request is answered (too large, not UTF-8, gone). */
-  private async body(req: IncomingMessage, res: ServerResponse, limit: number, rest: boolean): Promise<string | undefined> {
+  private async body(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
     try {
-      return await readBody(req, limit);
+      return await readBody(req, this.options.maxRequestBytes);
     } catch (error) {
       if (error instanceof BodyAbortedError) return void res.destroy();
       // The rest of a body too large is never read: the connection closes after this answer.
-      if (error instanceof BodyTooLargeError) return void send(res, 413, refusalBody(rest, error.message, 'PAYLOAD_TOO_LARGE'));
+      if (error instanceof BodyTooLargeError) return void send(res, 413, graphqlError(error.message, 'PAYLOAD_TOO_LARGE'));
       if (error instanceof BodyNotUtf8Error || error instanceof BodyTooFragmentedError) {
-        return void send(res, 400, refusalBody(rest, error.message, 'BAD_REQUEST'));
+        return void send(res, 400, graphqlError(error.message, 'BAD_REQUEST'));
       }
       throw error;
     }
   }
 
-  /**
-   * Through yoga's fetch handler; an event stream is written as it comes, at the pace the client
-   * reads. The environment's room is given back once the answer is made (a stream's first).
-   */
-  private async viaYoga(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: string | undefined,
-    caller: Caller,
-    release: Release | undefined,
-  ): Promise<void> {
+  /** Through yoga's fetch handler; an event stream is written as it comes, at the pace the client reads. */
+  private async viaYoga(served: Served, body: string | undefined, release: Release | undefined): Promise<void> {
     if (!release) return;
+    const { req, res } = served;
     const gone = new AbortController();
     res.once('close', () => gone.abort());
     const headers = { ...req.headers } as Record<string, string>;
     delete headers['content-length'];
     delete headers['transfer-encoding'];
-    let response: Response;
     try {
-      response = await this.options.yoga.fetch(
+      const response = await this.options.yoga.fetch(
         `http://localhost${req.url}`,
         { method: req.method, headers, body, signal: gone.signal },
-        { req, res, caller },
+        served,
       );
+      // A stream holds the room only until it starts; any other answer until it is written, so
+      // the answers an environment has in memory are bounded by its room.
+      if (response.headers.get('content-type')?.startsWith('text/event-stream')) release();
+      await sendNodeResponse(response, res, req, false);
     } finally {
       release();
     }
-    await sendNodeResponse(response, res, req, false);
   }
 }
 

@@ -5,6 +5,7 @@ import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Credential } from '../auth/credentials.js';
 import { describeError, log } from '../log.js';
+import { metrics } from '../telemetry/metrics.js';
 import type { Release } from './environment-slots.js';
 import { connectionAuthorization, type GraphQLServer } from './graphql.js';
 
@@ -56,6 +57,11 @@ export class GraphQLWebSocket {
   private readonly open = new Map<string, number>();
 
   constructor(yoga: GraphQLServer, options: WebSocketOptions) {
+    metrics.webSockets.sources.add(() => {
+      let n = 0;
+      for (const count of this.open.values()) n += count;
+      return n;
+    });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
       // A socket without a valid credential is closed at once (4403), not kept open for free;
@@ -68,6 +74,7 @@ export class GraphQLWebSocket {
           const { environmentId } = credential.principal;
           const open = this.open.get(environmentId) ?? 0;
           if (open >= options.perEnvironment) {
+            metrics.refusals.inc({ kind: 'websockets' });
             ctx.extra.socket.close(TOO_MANY, `At most ${options.perEnvironment} WebSockets per environment`);
             return false;
           }
@@ -178,7 +185,10 @@ export class GraphQLWebSocket {
           close: (code, reason) => socket.close(code, reason),
           onMessage: (handle) =>
             socket.on('message', (data) => {
-              if (!admitMessage()) return cut(`over ${options.messagesPerSecond} messages per second`, TOO_MANY);
+              if (!admitMessage()) {
+                metrics.refusals.inc({ kind: 'websocket_messages' });
+                return cut(`over ${options.messagesPerSecond} messages per second`, TOO_MANY);
+              }
               handle(String(data)).catch((error: unknown) => {
                 log.error('WebSocket message failed', error);
                 socket.close(CloseCode.InternalServerError, 'Internal server error');

@@ -4,6 +4,7 @@ import type { Database, Db } from '../db/client.js';
 import type { Listener } from '../db/listen.js';
 import { sessionWatches } from '../db/schema.js';
 import { log } from '../log.js';
+import { metrics } from '../telemetry/metrics.js';
 import { ChangeStream } from './change-stream.js';
 import { RateLimitedError, ShuttingDownError } from './errors.js';
 import type { Session } from './session.js';
@@ -112,7 +113,10 @@ export class SessionChanges {
         this.registry.refresh().catch((error: unknown) => log.warn('could not refresh the watched sessions', error));
     }, WATCH_REFRESH_MS);
     this.heartbeat.unref();
+    metrics.liveSubscriptions.sources.add(this.liveCount);
   }
+
+  private readonly liveCount = () => this.live.size;
 
   /**
    * Subscribers on this instance whose watch is in place (from then on every write reaches them),
@@ -200,9 +204,11 @@ export class SessionChanges {
     // Counted and registered with no await in between, so concurrent subscribes respect the cap.
     if (this.closed) throw shuttingDown();
     if ((this.perCredential.get(owner) ?? 0) >= this.options.perCredential) {
+      metrics.refusals.inc({ kind: 'subscriptions' });
       throw new RateLimitedError(`At most ${this.options.perCredential} live subscriptions per credential: end one first`, 1);
     }
     if ((this.perEnvironment.get(session.environmentId) ?? 0) >= this.options.perEnvironment) {
+      metrics.refusals.inc({ kind: 'subscriptions' });
       throw new RateLimitedError(`At most ${this.options.perEnvironment} live subscriptions per environment: end one first`, 1);
     }
     const stream = new ChangeStream(session.version);
@@ -257,6 +263,7 @@ export class SessionChanges {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    metrics.liveSubscriptions.sources.delete(this.liveCount);
     const watched = this.watches.size > 0;
     for (const watch of [...this.watches.values()]) for (const stream of [...watch.streams]) stream.end();
     if (watched) await this.registry.removeAll().catch(() => {});

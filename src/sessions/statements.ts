@@ -1,6 +1,7 @@
 import { and, eq, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { sessions } from '../db/schema.js';
+import { prepared } from '../telemetry/statements.js';
 import type { SessionStatus } from './session.js';
 
 /**
@@ -104,50 +105,54 @@ export function prepareStatements(db: Db) {
   const byExternalId = and(eq(sessions.environmentId, p('environmentId')), eq(sessions.externalId, p('id')));
   const refresh = sql`(${STATUS_CONDITION.ACTIVE} and ${sessions.triggerConfig} is distinct from excluded.trigger_config)`;
   return {
-    findById: db.select().from(sessions).where(byId).prepare('find_session_by_id'),
-    findByExternalId: db.select().from(sessions).where(byExternalId).prepare('find_session_by_external_id'),
-    findMany: db
-      .select()
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.environmentId, p('environmentId')),
-          sql`(${sessions.id} = any(${p('ids')}::text[]) or ${sessions.externalId} = any(${p('externalIds')}::text[]))`,
+    findById: prepared(db.select().from(sessions).where(byId), 'find_session_by_id'),
+    findByExternalId: prepared(db.select().from(sessions).where(byExternalId), 'find_session_by_external_id'),
+    findMany: prepared(
+      db
+        .select()
+        .from(sessions)
+        .where(
+          and(
+            eq(sessions.environmentId, p('environmentId')),
+            sql`(${sessions.id} = any(${p('ids')}::text[]) or ${sessions.externalId} = any(${p('externalIds')}::text[]))`,
+          ),
         ),
-      )
-      .prepare('find_sessions'),
-    plainWriteById: plainWrite(db, eq(sessions.id, p('id'))).prepare('plain_write_session_by_id'),
-    plainWriteByExternalId: plainWrite(db, eq(sessions.externalId, p('id'))).prepare('plain_write_session_by_external_id'),
-    writeById: lockedWrite(db, eq(sessions.id, p('id'))).prepare('write_session_by_id'),
-    writeByExternalId: lockedWrite(db, eq(sessions.externalId, p('id'))).prepare('write_session_by_external_id'),
-    insert: db
-      .insert(sessions)
-      .values({
-        environmentId: p('environmentId'),
-        id: p('id'),
-        externalId: p('externalId'),
-        type: p('type'),
-        taskIdentifier: p('taskIdentifier'),
-        // Raw placeholders with casts: a column's own encoder would not let null through.
-        triggerConfig: sql`${p('triggerConfig')}::jsonb`,
-        tags: sql`${p('tags')}::text[]`,
-        metadata: sql`${p('metadata')}::jsonb`,
-        expiresAt: sql`${p('expiresAt')}::timestamptz`,
-      })
-      .onConflictDoUpdate({
-        target: [sessions.environmentId, sessions.externalId],
-        set: {
-          triggerConfig: sql`case when ${refresh} then excluded.trigger_config else ${sessions.triggerConfig} end`,
-          version: sql`case when ${refresh} then ${sessions.version} + 1 else ${sessions.version} end`,
-          updatedAt: sql`case when ${refresh} then now() else ${sessions.updatedAt} end`,
-        },
-      })
-      .returning({
-        ...getTableColumns(sessions),
-        // xmax is 0 only on a tuple this statement inserted, not on one it updated.
-        inserted: sql<boolean>`(xmax = 0)`,
-        expired: sql<boolean>`${STATUS_CONDITION.EXPIRED}`,
-      })
-      .prepare('insert_session'),
+      'find_sessions',
+    ),
+    plainWriteById: prepared(plainWrite(db, eq(sessions.id, p('id'))), 'plain_write_session_by_id'),
+    plainWriteByExternalId: prepared(plainWrite(db, eq(sessions.externalId, p('id'))), 'plain_write_session_by_external_id'),
+    writeById: prepared(lockedWrite(db, eq(sessions.id, p('id'))), 'write_session_by_id'),
+    writeByExternalId: prepared(lockedWrite(db, eq(sessions.externalId, p('id'))), 'write_session_by_external_id'),
+    insert: prepared(
+      db
+        .insert(sessions)
+        .values({
+          environmentId: p('environmentId'),
+          id: p('id'),
+          externalId: p('externalId'),
+          type: p('type'),
+          taskIdentifier: p('taskIdentifier'),
+          // Raw placeholders with casts: a column's own encoder would not let null through.
+          triggerConfig: sql`${p('triggerConfig')}::jsonb`,
+          tags: sql`${p('tags')}::text[]`,
+          metadata: sql`${p('metadata')}::jsonb`,
+          expiresAt: sql`${p('expiresAt')}::timestamptz`,
+        })
+        .onConflictDoUpdate({
+          target: [sessions.environmentId, sessions.externalId],
+          set: {
+            triggerConfig: sql`case when ${refresh} then excluded.trigger_config else ${sessions.triggerConfig} end`,
+            version: sql`case when ${refresh} then ${sessions.version} + 1 else ${sessions.version} end`,
+            updatedAt: sql`case when ${refresh} then now() else ${sessions.updatedAt} end`,
+          },
+        })
+        .returning({
+          ...getTableColumns(sessions),
+          // xmax is 0 only on a tuple this statement inserted, not on one it updated.
+          inserted: sql<boolean>`(xmax = 0)`,
+          expired: sql<boolean>`${STATUS_CONDITION.EXPIRED}`,
+        }),
+      'insert_session',
+    ),
   };
 }

@@ -2,6 +2,7 @@ import { and, arrayOverlaps, asc, desc, eq, gt, inArray, lt, or, type SQL, sql }
 import type { Db } from '../db/client.js';
 import { sessions } from '../db/schema.js';
 import { textArray } from '../db/text-array.js';
+import { observeStatement } from '../telemetry/statements.js';
 import { isFriendlyId } from './ids.js';
 import type { TriggerConfig } from './rules.js';
 import { isStorableText } from './rules.js';
@@ -178,18 +179,22 @@ export class SessionStore {
     const order = forward ? [desc(sessions.createdAt), desc(sessions.id)] : [asc(sessions.createdAt), asc(sessions.id)];
     const cursor = forward ? q.after : q.before;
     const [rows, beyond] = await Promise.all([
-      db
-        .select()
-        .from(sessions)
-        .where(and(...base, ...bounds))
-        .orderBy(...order)
-        .limit(q.limit + 1),
+      observeStatement('list_sessions', async () =>
+        db
+          .select()
+          .from(sessions)
+          .where(and(...base, ...bounds))
+          .orderBy(...order)
+          .limit(q.limit + 1),
+      ),
       cursor
-        ? db
-            .select({ one: sql<number>`1` })
-            .from(sessions)
-            .where(and(...base, compare(forward ? '>=' : '<=', cursor)))
-            .limit(1)
+        ? observeStatement('list_sessions_beyond_cursor', async () =>
+            db
+              .select({ one: sql<number>`1` })
+              .from(sessions)
+              .where(and(...base, compare(forward ? '>=' : '<=', cursor)))
+              .limit(1),
+          )
         : Promise.resolve([]),
     ]);
     const page = rows.slice(0, q.limit);

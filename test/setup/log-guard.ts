@@ -1,9 +1,11 @@
 import { format } from 'node:util';
 import { afterAll } from 'vitest';
+import { configureLogging } from '../../src/log.js';
 
 /**
  * Across the whole suite, nothing the service logs may hold SQL text, a statement's parameters,
- * a secret key or a token: every console line is checked, and a file that printed one fails.
+ * a secret key or a token: every log line and console line is checked, and a file that printed one
+ * fails.
  */
 const FORBIDDEN: [string, RegExp][] = [
   ['a failed statement', /Failed query|\bparams: /i],
@@ -13,11 +15,26 @@ const FORBIDDEN: [string, RegExp][] = [
 ];
 
 const seen: string[] = [];
+const check = (where: string, line: string) => {
+  for (const [what, pattern] of FORBIDDEN) if (pattern.test(line)) seen.push(`${what} in ${where}: ${line.slice(0, 300)}`);
+};
+
+// The service's own log (pino), line by line, on to stdout.
+configureLogging({
+  level: process.env['LOG_LEVEL'] ?? 'info',
+  pretty: false,
+  destination: {
+    write(line: string) {
+      check('the log', line);
+      process.stdout.write(line);
+    },
+  },
+});
+
 for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
   const original = console[method].bind(console);
   console[method] = (...args: unknown[]) => {
-    const line = format(...args);
-    for (const [what, pattern] of FORBIDDEN) if (pattern.test(line)) seen.push(`${what} in console.${method}: ${line.slice(0, 300)}`);
+    check(`console.${method}`, format(...args));
     original(...args);
   };
 }

@@ -67,8 +67,18 @@ function refusalOf(error: unknown): Refusal | null {
 export class RestApi {
   constructor(private readonly sessions: SessionsService) {}
 
-  async serve(req: IncomingMessage, res: ServerResponse, path: string, search: string, caller: Caller): Promise<void> {
-    if (path === '/api/v1/openapi.json' && req.method === 'GET') return send(res, 200, openApiDocument());
+  async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    search: string,
+    caller: Caller,
+    record: { route: string },
+  ): Promise<void> {
+    if (path === '/api/v1/openapi.json' && req.method === 'GET') {
+      record.route = path;
+      return send(res, 200, openApiDocument());
+    }
     let matched: ReturnType<typeof match>;
     try {
       matched = match(req.method ?? 'GET', path);
@@ -78,6 +88,7 @@ export class RestApi {
     if (!matched) return send(res, 404, { error: 'Not found' });
     if ('allow' in matched) return send(res, 405, { error: 'Method not allowed' }, { allow: matched.allow.join(', ') });
     const { route, params } = matched;
+    record.route = route.path;
     try {
       const { principal } = credentialOf(caller);
       if (route.auth === 'secret' && principal.kind !== 'secret') {
