@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Authenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { metricsServer } from './http/metrics-endpoint.js';
 import { RestApi } from './http/rest/api.js';
 import { HttpServer } from './http/server.js';
 import { log } from './log.js';
@@ -61,6 +63,8 @@ export async function createApp(config: Config, database?: Database): Promise<Ap
 export interface Listening {
   server: Server;
   url: string;
+  /** Where /metrics is served: on its own port (METRICS_PORT), else on `url`. */
+  metricsUrl: string;
   /** Graceful: see HttpServer.shutdown. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -84,5 +88,16 @@ export async function listen(app: App, port: number, host: string): Promise<List
     authenticate: (authorization) => app.auth.authenticate(authorization),
   });
   const url = await http.listen(port, host);
-  return { server: http.server, url, shutdown: (graceMs) => http.shutdown(graceMs) };
+  const { metrics } = app.config;
+  if (metrics.port === null)
+    return { server: http.server, url, metricsUrl: `${url}/metrics`, shutdown: (graceMs) => http.shutdown(graceMs) };
+  const own = metricsServer(metrics.token);
+  await new Promise<void>((resolve, reject) => own.once('error', reject).listen(metrics.port!, host, resolve));
+  const { address, family, port: metricsPort } = own.address() as AddressInfo;
+  const shown = family === 'IPv6' ? `[${address}]` : address;
+  const shutdown = async (graceMs?: number) => {
+    own.close();
+    await http.shutdown(graceMs);
+  };
+  return { server: http.server, url, metricsUrl: `http://${shown}:${metricsPort}/metrics`, shutdown };
 }

@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, type Listening, listen } from './app.js';
 import { createFirstEnvironment, isEmpty } from './auth/environments.js';
@@ -6,7 +5,6 @@ import { type Config, loadConfig } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { describeCondition, STARTUP_RETRY } from './db/conditions.js';
 import { DataDirLockedError } from './db/lock.js';
-import { metricsServer } from './http/metrics-endpoint.js';
 import { configureLogging, describeError, log } from './log.js';
 import { startTracing } from './telemetry/tracing.js';
 import { VERSION } from './version.js';
@@ -63,14 +61,7 @@ try {
   fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);
 }
 const { url } = listening;
-if (config.metrics.port !== null) {
-  const server = metricsServer(config.metrics.token);
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.metrics.port!, config.host, resolve)).catch(
-    (error) => fail(`Could not serve /metrics on ${config.host}:${config.metrics.port}: ${describeError(error)}`),
-  );
-  server.unref();
-  log.info(`metrics on http://${config.host}:${(server.address() as AddressInfo).port}/metrics`);
-}
+if (config.metrics.port !== null) log.info(`metrics on ${listening.metricsUrl}`);
 if (codeFromStringsAllowed()) {
   log.warn(
     'V8 may build code from strings in this process: start it with --disallow-code-generation-from-strings (as npm start does), so that nothing a request sends can ever run',

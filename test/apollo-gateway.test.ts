@@ -36,6 +36,8 @@ describe.each(drivers)('federation through Apollo Gateway on %s', (driver) => {
   let apollo: ApolloServer;
   let gatewayUrl: string;
   let subgraphFetches = 0;
+  /** The query plan's trace of the last request (the gateway asks subgraphs for ftv1 when it captures traces). */
+  let planTrace: unknown;
 
   beforeAll(async () => {
     t = await startTestApp(driver);
@@ -77,7 +79,24 @@ describe.each(drivers)('federation through Apollo Gateway on %s', (driver) => {
           },
         }),
     });
-    apollo = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
+    apollo = new ApolloServer({
+      gateway,
+      includeStacktraceInErrorResponses: false,
+      // What Apollo's usage reporting does: capture traces, so that the gateway asks each subgraph
+      // for its inline trace (apollo-federation-include-trace: ftv1) and puts it in the plan's trace.
+      plugins: [
+        {
+          async requestDidStart(request) {
+            request.metrics.captureTraces = true;
+            return {
+              async willSendResponse(response) {
+                planTrace = response.metrics.queryPlanTrace;
+              },
+            };
+          },
+        },
+      ],
+    });
     const { url } = await startStandaloneServer(apollo, {
       listen: { port: 0, host: '127.0.0.1' },
       context: async ({ req }) => ({ authorization: req.headers.authorization }),
@@ -124,9 +143,27 @@ describe.each(drivers)('federation through Apollo Gateway on %s', (driver) => {
     expect(body.errors!.every((e) => e.extensions?.code === 'FORBIDDEN')).toBe(true);
   });
 
+  it('gives the gateway this subgraph’s inline trace (ftv1) when it captures traces', async () => {
+    planTrace = undefined;
+    const body = await viaGateway('{ chats { id session { id tags } } }', env.secretKey);
+    expect(body.errors).toBeUndefined();
+    const fetches = fetchesOf(planTrace);
+    const ours = fetches.find((f) => f.serviceName === 'sessions');
+    expect(ours?.trace, 'the sessions subgraph’s fetch carries its trace').toBeDefined();
+    expect(Number(ours!.trace!.durationNs)).toBeGreaterThan(0);
+    expect(ours!.trace!.root!.child!.map((node) => node.responseName)).toContain('_entities');
+  });
+
   it('refuses without credentials, leaking no session field', async () => {
     const body = await viaGateway('{ chats { id session { id tags } } }');
     expect(body.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
     expect(JSON.stringify(body.data ?? null)).not.toContain('n:0');
   });
 });
+
+/** The fetch nodes of a query plan's trace, wherever they sit. */
+function fetchesOf(node: any): { serviceName: string; trace?: { durationNs: unknown; root?: { child?: { responseName: string }[] } } }[] {
+  if (!node || typeof node !== 'object') return [];
+  if (node.fetch) return [node.fetch];
+  return Object.values(node).flatMap((value) => (Array.isArray(value) ? value.flatMap(fetchesOf) : fetchesOf(value)));
+}

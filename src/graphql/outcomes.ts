@@ -25,6 +25,16 @@ function outcomeOf(value: unknown, info: GraphQLResolveInfo, context: unknown): 
   return typeof resolved === 'string' ? resolved : type.name;
 }
 
+/**
+ * The union member a thrown error becomes (the errors plugin turns a listed error class into its
+ * member outside this wrapper), or undefined when it leaves as a top-level error.
+ */
+function memberOf(error: unknown, info: GraphQLResolveInfo, context: unknown): string | undefined {
+  const type = getNamedType(info.returnType);
+  if (!(error instanceof Error) || !isAbstractType(type)) return undefined;
+  return info.schema.getPossibleTypes(type).find((member) => member.isTypeOf?.(error, context, info) === true)?.name;
+}
+
 /** Root fields only (a wrapper on every field would cost every field); subscriptions resolve per event. */
 export const observedField = <Types extends SchemaTypes>(config: PothosOutputFieldConfig<Types>) =>
   isRootField(config) && config.parentType !== 'Subscription';
@@ -42,7 +52,7 @@ export function observeRootField<C extends { outcomes?: FieldOutcomes }>(
       if (context.outcomes) context.outcomes.fields[info.path.key as string] = outcome;
     };
     const failed = (error: unknown) => {
-      note(context.outcomes?.codeOf(error) ?? 'error');
+      note(memberOf(error, info, context) ?? context.outcomes?.codeOf(error) ?? 'error');
       throw error;
     };
     let result: unknown;

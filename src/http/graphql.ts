@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
+import type { GraphQLError } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
 import { CredentialRechecks } from '../auth/rechecks.js';
@@ -107,7 +108,8 @@ export function createGraphQLServer(options: GraphQLOptions) {
       useRequestGuard(maskError),
       useContractErrorCodes(),
       useNotAcceptableExplained(options.graphiql),
-      useApolloInlineTrace(),
+      // The trace a gateway receives holds errors as the client sees them: masked.
+      useApolloInlineTrace({ rewriteError: (error) => maskError(error) as GraphQLError }),
     ],
   });
 }

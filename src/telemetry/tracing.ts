@@ -7,6 +7,7 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
+  type Tracer,
   trace,
 } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
@@ -17,18 +18,22 @@ import { VERSION } from '../version.js';
  * not OTEL_SDK_DISABLED=true); otherwise no span is made and nothing is paid.
  */
 
-const tracer = trace.getTracer('sessions-gateway', VERSION);
-let on = false;
+/** The started SDK's tracer; undefined while tracing is off. */
+let tracer: Tracer | undefined;
 
 /** Whether spans are made (an exporter is configured). */
 export const tracing = {
   get on(): boolean {
-    return on;
+    return tracer !== undefined;
   },
 };
 
-/** Starts the SDK when the environment configures an exporter; resolves with its shutdown. */
-export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<() => Promise<void>> {
+/**
+ * Starts the SDK when the process's environment configures an exporter (the SDK's parts read
+ * their own OTEL_* variables from it); resolves with its shutdown.
+ */
+export async function startTracing(): Promise<() => Promise<void>> {
+  const env = process.env;
   const endpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   if (!endpoint || env['OTEL_SDK_DISABLED'] === 'true') return async () => {};
   const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }, { W3CTraceContextPropagator }] = await Promise.all([
@@ -52,16 +57,20 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
-  on = true;
+  tracer = provider.getTracer('sessions-gateway', VERSION);
   return async () => {
-    on = false;
+    tracer = undefined;
     await provider.shutdown();
+    // Unregistered, so that a later start (a test's) registers afresh.
+    trace.disable();
+    context.disable();
+    propagation.disable();
   };
 }
 
 /** Runs `fn` in a new span (a child of the active one); a failure is recorded and rethrown. */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span | undefined) => T, kind = SpanKind.INTERNAL): T {
-  if (!on) return fn(undefined);
+  if (!tracer) return fn(undefined);
   return tracer.startActiveSpan(name, { kind, attributes }, (span) => {
     const end = (error?: unknown) => {
       if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -100,7 +109,7 @@ export function serverSpan<T>(
   attributes: Attributes,
   fn: (span: Span | undefined) => T,
 ): T {
-  if (!on) return fn(undefined);
+  if (!tracer) return fn(undefined);
   const parent: Context = propagation.extract(ROOT_CONTEXT, headers);
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   return context.with(trace.setSpan(parent, span), () => fn(span));
@@ -108,7 +117,7 @@ export function serverSpan<T>(
 
 /** The active span's ids, for log lines. */
 export function traceIds(): { trace_id: string; span_id: string } | undefined {
-  if (!on) return undefined;
+  if (!tracer) return undefined;
   const span = trace.getActiveSpan();
   if (!span) return undefined;
   const { traceId, spanId } = span.spanContext();

@@ -15,6 +15,8 @@ const FORBIDDEN: [string, RegExp][] = [
 ];
 
 const seen: string[] = [];
+/** Every line the service logged in this test file (tests of the log read them). */
+export const logged: string[] = [];
 const check = (where: string, line: string) => {
   for (const [what, pattern] of FORBIDDEN) if (pattern.test(line)) seen.push(`${what} in ${where}: ${line.slice(0, 300)}`);
 };
@@ -26,6 +28,8 @@ configureLogging({
   destination: {
     write(line: string) {
       check('the log', line);
+      logged.push(line);
+      if (logged.length > 20_000) logged.splice(0, 10_000);
       process.stdout.write(line);
     },
   },
