@@ -9,6 +9,7 @@ import { RestApi } from './http/rest/api.js';
 import { HttpServer } from './http/server.js';
 import { log } from './log.js';
 import { SessionsService } from './sessions/service.js';
+import { recording } from './telemetry/metrics.js';
 
 export interface App {
   config: Config;
@@ -25,6 +26,7 @@ export interface App {
 
 /** Everything but the listening socket, with no database work yet (see `createApp`). */
 export function buildApp(config: Config, database: Database): App {
+  recording.set(config.metrics.on);
   const auth = new Authenticator(database.db);
   const sessions = new SessionsService(database, (environmentId, scopes, expiresAt) => auth.signToken(environmentId, scopes, expiresAt), {
     subscriptionsPerCredential: config.subscriptionsPerCredential,
@@ -89,7 +91,7 @@ export async function listen(app: App, port: number, host: string): Promise<List
   });
   const url = await http.listen(port, host);
   const { metrics } = app.config;
-  if (metrics.port === null)
+  if (!metrics.on || metrics.port === null)
     return { server: http.server, url, metricsUrl: `${url}/metrics`, shutdown: (graceMs) => http.shutdown(graceMs) };
   const own = metricsServer(metrics.token);
   await new Promise<void>((resolve, reject) => own.once('error', reject).listen(metrics.port!, host, resolve));

@@ -119,6 +119,7 @@ export const SETTINGS_SCHEMA = z.object({
     '`json`: one JSON object per line; `pretty`: lines for people',
     '`pretty` on a terminal outside production, else `json`',
   ),
+  METRICS: setting(z.enum(['0', '1']).default('1'), '`0`: no metric is recorded and `/metrics` is not served (anywhere)'),
   METRICS_PORT: setting(
     z.coerce.number().int().min(0).max(65535).optional(),
     "serves `/metrics` on this port (on `HOST`) instead of the service's own; unset: `/metrics` is on the service's port",
@@ -155,7 +156,7 @@ export interface Config {
   /** Log level, and whether lines are for people. */
   logging: { level: string; pretty: boolean };
   /** Where /metrics is served (its own port, or the service's when null) and the token it asks for. */
-  metrics: { port: number | null; token: string | null };
+  metrics: { on: boolean; port: number | null; token: string | null };
   host: string;
   databaseUrl: string | undefined;
   pgliteDir: string;
@@ -226,7 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     corsOrigins: e.CORS_ORIGINS,
     logging: { level: e.LOG_LEVEL, pretty: (e.LOG_FORMAT ?? (!production && process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty' },
-    metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
+    metrics: { on: e.METRICS === '1', port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     subscriptionsPerCredential: e.SUBSCRIPTIONS_PER_CREDENTIAL,
     limits: {

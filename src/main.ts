@@ -61,7 +61,7 @@ try {
   fail(`Could not listen on ${config.host}:${config.port}: ${describeError(error)}`);
 }
 const { url } = listening;
-if (config.metrics.port !== null) log.info(`metrics on ${listening.metricsUrl}`);
+if (config.metrics.on && config.metrics.port !== null) log.info(`metrics on ${listening.metricsUrl}`);
 if (codeFromStringsAllowed()) {
   log.warn(
     'V8 may build code from strings in this process: start it with --disallow-code-generation-from-strings (as npm start does), so that nothing a request sends can ever run',

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Trace } from '@apollo/usage-reporting-protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
+import { registry } from '../src/telemetry/metrics.js';
 import { startTracing } from '../src/telemetry/tracing.js';
 import { logged } from './setup/log-guard.js';
 import { baseCreateInput, drivers, GET, startTestApp, type TestApp, UPDATE } from './support.js';
@@ -325,6 +326,29 @@ describe('/metrics settings', () => {
       const ok = await t.fetch('/metrics', { headers: { authorization: 'Bearer a-token-of-16-chars-or-more' } });
       expect(ok.status).toBe(200);
       expect(ok.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('records nothing and serves no /metrics with METRICS=0', async () => {
+    const t = await startTestApp('pglite', { METRICS: '0' });
+    try {
+      const env = await t.newEnvironment();
+      const perRequest = () =>
+        Promise.all(
+          [
+            'http_server_request_duration_seconds',
+            'graphql_operation_duration_seconds',
+            'graphql_root_field_outcomes_total',
+            'db_client_operation_duration_seconds',
+          ].map((name) => registry.getSingleMetricAsString(name)),
+        );
+      const before = await perRequest();
+      const s = await t.createSession(env.secretKey);
+      await t.gql(UPDATE, { id: s.id, input: { tags: ['off'] } }, env.secretKey);
+      expect((await t.fetch('/metrics')).status).toBe(404);
+      expect(await perRequest()).toEqual(before);
     } finally {
       await t.close();
     }

@@ -1,7 +1,7 @@
 import type { PothosOutputFieldConfig, SchemaTypes } from '@pothos/core';
 import { isRootField } from '@pothos/plugin-tracing';
 import { type GraphQLFieldResolver, type GraphQLResolveInfo, getNamedType, isAbstractType } from 'graphql';
-import { metrics } from '../telemetry/metrics.js';
+import { metrics, recording } from '../telemetry/metrics.js';
 
 /** Where a request's root-field outcomes are kept, for its log line, and how a thrown error is named. */
 export interface FieldOutcomes {
@@ -48,7 +48,7 @@ export function observeRootField<C extends { outcomes?: FieldOutcomes }>(
 ): GraphQLFieldResolver<unknown, C, Record<string, unknown>> {
   return (source, args, context, info) => {
     const note = (outcome: string) => {
-      metrics.rootFields.inc({ field: info.fieldName, outcome });
+      if (recording.on) metrics.rootFields.inc({ field: info.fieldName, outcome });
       if (context.outcomes) context.outcomes.fields[info.path.key as string] = outcome;
     };
     const failed = (error: unknown) => {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import type { FieldOutcomes } from '../graphql/outcomes.js';
 import { log } from '../log.js';
-import { metrics } from '../telemetry/metrics.js';
+import { metrics, recording } from '../telemetry/metrics.js';
 import { serverSpan } from '../telemetry/tracing.js';
 import { maskError } from './errors.js';
 
@@ -55,7 +55,8 @@ function finish(record: RequestRecord, method: string, res: ServerResponse, star
   const seconds = (performance.now() - started) / 1000;
   // A response cut off before its head was sent is told as Node would have answered: no status.
   const status = res.headersSent ? res.statusCode : 0;
-  metrics.httpDuration.observe({ http_request_method: method, http_route: record.route, http_response_status_code: status }, seconds);
+  if (recording.on)
+    metrics.httpDuration.observe({ http_request_method: method, http_route: record.route, http_response_status_code: status }, seconds);
   if (span) {
     span.updateName(`${method} ${record.route}`);
     span.setAttributes({ 'http.route': record.route, 'http.response.status_code': status });

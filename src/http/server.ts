@@ -4,7 +4,7 @@ import { sendNodeResponse } from '@whatwg-node/server';
 import { getOperationAST, parse } from 'graphql';
 import type { Caller, Credential } from '../auth/credentials.js';
 import { type Allowance, type RateLimit, RateLimiter } from '../auth/rate-limit.js';
-import type { Limits } from '../config.js';
+import type { Config, Limits } from '../config.js';
 import type { Database } from '../db/client.js';
 import { unreadyReport } from '../db/conditions.js';
 import { within } from '../db/within.js';
@@ -52,7 +52,7 @@ export interface HttpOptions {
   authenticate(authorization: string | undefined): Credential | Promise<Credential>;
   limits: Limits;
   /** /metrics: on its own port (then not here) or here, and the token it asks for. */
-  metrics: { port: number | null; token: string | null };
+  metrics: Config['metrics'];
 }
 
 const JSON_BODY = /^application\/(graphql\+)?json\b/i;
@@ -192,7 +192,7 @@ export class HttpServer {
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     const search = query === -1 ? '' : url.slice(query + 1);
-    return observeRequest(req, res, routeOf(path, this.options.metrics.port === null), (record) =>
+    return observeRequest(req, res, routeOf(path, this.options.metrics.on && this.options.metrics.port === null), (record) =>
       this.dispatch(req, res, path, search, record),
     );
   }

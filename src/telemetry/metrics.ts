@@ -7,6 +7,20 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
+let on = true;
+/**
+ * Whether the per-request metrics (durations, outcomes) are recorded: METRICS=0 turns them off,
+ * with /metrics, so that they cost nothing.
+ */
+export const recording = {
+  get on(): boolean {
+    return on;
+  },
+  set(value: boolean): void {
+    on = value;
+  },
+};
+
 /** OpenTelemetry's recommended buckets for durations in seconds. */
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 

@@ -1,5 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
-import { metrics } from './metrics.js';
+import { metrics, recording } from './metrics.js';
 import { inSpan, tracing } from './tracing.js';
 
 /**
@@ -8,6 +8,8 @@ import { inSpan, tracing } from './tracing.js';
  * observes its statements here.
  */
 export function observeStatement<T>(name: string, run: () => Promise<T>): Promise<T> {
+  if (!recording.on)
+    return tracing.on ? inSpan(name, { 'db.system.name': 'postgresql', 'db.operation.name': name }, run, SpanKind.CLIENT) : run();
   const started = performance.now();
   const observed = tracing.on ? inSpan(name, { 'db.system.name': 'postgresql', 'db.operation.name': name }, run, SpanKind.CLIENT) : run();
   return observed.then(

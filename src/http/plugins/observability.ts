@@ -1,7 +1,7 @@
 import { type DocumentNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../../graphql/builder.js';
-import { boundedLabel, metrics } from '../../telemetry/metrics.js';
+import { boundedLabel, metrics, recording } from '../../telemetry/metrics.js';
 import { inSpan, tracing } from '../../telemetry/tracing.js';
 
 /** Operation names a client chooses: the first 100 keep theirs in the metrics, the rest are `other`. */
@@ -48,7 +48,7 @@ export function useObservability(): Plugin<Context> {
           graphql_operation_name: operation.name === null ? 'anonymous' : operationLabel(operation.name),
           graphql_operation_type: operation.type,
         };
-        metrics.operationDuration.observe(labels, (performance.now() - from) / 1000);
+        if (recording.on) metrics.operationDuration.observe(labels, (performance.now() - from) / 1000);
       },
     };
   };
