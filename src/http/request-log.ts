@@ -23,6 +23,13 @@ export function routeOf(path: string, metricsHere: boolean): string {
 
 /** A caller's request id is kept when it is a short printable token; else one is made. */
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
+/**
+ * A request id of this instance's making: a random prefix drawn once, then a counter (16
+ * characters). Unique per instance and process, and no draw from the CSPRNG per request.
+ */
+const ID_PREFIX = randomBytes(6).toString('base64url');
+let requests = 0;
+const nextRequestId = () => `${ID_PREFIX}${(++requests).toString(36).padStart(8, '0')}`;
 /** Routes whose lines are written at debug: probes, not traffic. */
 const QUIET = new Set(['/health', '/ready', '/metrics']);
 
@@ -41,7 +48,7 @@ export function observeRequest(
 ): Promise<void> {
   const started = performance.now();
   const sent = req.headers['x-request-id'];
-  const id = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomBytes(12).toString('base64url');
+  const id = typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : nextRequestId();
   res.setHeader('x-request-id', id);
   const record: RequestRecord = { id, route, operations: [], fields: {}, codeOf };
   const method = req.method ?? 'GET';
