@@ -17,7 +17,6 @@
  * neighbour, the service and PostgreSQL share the machine's cores.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
 import {
   type ATTACKS,
   type AttackName,
@@ -30,9 +29,8 @@ import {
   startService,
   type Target,
 } from '../test/attacks.js';
+import { freshDatabase } from './database.js';
 
-const adminUrl = process.env.DATABASE_URL;
-if (!adminUrl) throw new Error('DATABASE_URL must point at a real PostgreSQL server');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_NEIGHBOUR_RATE ?? 50);
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR;
@@ -90,16 +88,6 @@ const SCENARIOS: Scenario[] = [
 ];
 
 const ONLY = new Set((process.env.BENCH_ONLY ?? ['baseline', ...SCENARIOS.map((s) => s.name)].join(',')).split(','));
-
-async function freshDatabase(name: string): Promise<string> {
-  const admin = postgres(adminUrl!, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl!);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 interface Row {
   title: string;

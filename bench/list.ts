@@ -10,23 +10,11 @@ import { type App, createApp } from '../src/app.js';
 import { createEnvironment } from '../src/auth/environments.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
+import { freshDatabase } from './database.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300);
 const SIZES = [10_000, 1_000_000];
 const DEEP = 10_000;
-
-const adminUrl = process.env.DATABASE_URL;
-if (!adminUrl) throw new Error('DATABASE_URL must point at a real PostgreSQL server');
-
-async function freshDatabase(name: string): Promise<string> {
-  const admin = postgres(adminUrl!, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl!);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 interface Setup {
   app: App;
