@@ -111,20 +111,27 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** CPU of every PostgreSQL process on the machine (the server and its backends), microseconds. */
-function postgresCpuMicros(): number {
-  let total = 0;
+/** CPU of each PostgreSQL process on the machine (the server and its backends), microseconds, by pid. */
+function postgresCpu(): Map<string, number> {
+  const cpu = new Map<string, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (!stat.includes('(postgres)')) continue;
       const fields = stat.split(') ')[1]!.split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) * 10_000;
+      cpu.set(entry, (Number(fields[11]) + Number(fields[12])) * 10_000);
     } catch {
       // the process ended meanwhile
     }
   }
+  return cpu;
+}
+
+/** PostgreSQL's CPU since `before`, over the processes alive at the end (a backend that exited meanwhile is not counted). */
+function postgresCpuSince(before: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, micros] of postgresCpu()) total += micros - (before.get(pid) ?? 0);
   return total;
 }
 
@@ -166,13 +173,13 @@ async function measure(server: Server, spec: Record<string, unknown>): Promise<M
   await runLoad({ ...spec, seconds: WARMUP_SECONDS });
   const pid = server.child.pid!;
   const cpu0 = cpuMicros(pid);
-  const pg0 = postgresCpuMicros();
+  const pg0 = postgresCpu();
   let rss = rssMb(pid);
   const sampler = setInterval(() => (rss = Math.max(rss, rssMb(pid))), 200);
   const result = await runLoad(spec);
   clearInterval(sampler);
   const cpu = cpuMicros(pid) - cpu0;
-  const pg = postgresCpuMicros() - pg0;
+  const pg = postgresCpuSince(pg0);
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${server.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors\n${server.output.text.slice(-2000)}`);
   }
@@ -300,7 +307,17 @@ async function main(): Promise<void> {
   await seed.end();
   const ids = Array.from({ length: SESSIONS }, (_, i) => `session_bench${String(i + 1).padStart(5, '0')}`);
 
-  const env = { DATABASE_URL: url, NODE_ENV: 'production', RATE_LIMIT_PER_SECOND: '0', DATABASE_POOL_SIZE: '10' };
+  // Every setting that tells the configurations apart is set here, whatever this shell has.
+  const env = {
+    DATABASE_URL: url,
+    NODE_ENV: 'production',
+    RATE_LIMIT_PER_SECOND: '0',
+    DATABASE_POOL_SIZE: '10',
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    METRICS: '1',
+    OTEL_SDK_DISABLED: 'true',
+  };
   const receiver = await otlpReceiver();
   const servers: Server[] = [];
   const startIf = async (name: string, run: () => Promise<Server>) => {
@@ -313,7 +330,13 @@ async function main(): Promise<void> {
     start(
       'traced',
       SERVICE_COMMAND,
-      { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'sessions-gateway-bench', OTEL_TRACES_SAMPLER: 'always_on' },
+      {
+        ...env,
+        OTEL_SDK_DISABLED: 'false',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_SERVICE_NAME: 'sessions-gateway-bench',
+        OTEL_TRACES_SAMPLER: 'always_on',
+      },
       /listening on/,
       SERVICE_DIR,
     ),
@@ -361,7 +384,8 @@ async function main(): Promise<void> {
           body: JSON.stringify({ query: queryOf(server), variables }),
         });
         const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown };
-        if (body.errors || !Object.values(body.data ?? {})[0])
+        const answer = Object.values(body.data ?? {})[0] as { __typename?: string } | null | undefined;
+        if (body.errors || !answer || answer.__typename?.endsWith('Error'))
           throw new Error(`${server.name} answered ${op} with ${JSON.stringify(body)}`);
       }
       for (const connections of CONNECTIONS) {

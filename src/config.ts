@@ -103,7 +103,7 @@ export const SETTINGS_SCHEMA = z.object({
     'answers a WebSocket may leave unread, in bytes; a peer that lets more pile up is cut off',
   ),
   ENVIRONMENT_CONCURRENCY: setting(
-    z.coerce.number().int().min(1).default(8),
+    z.coerce.number().int().min(1).default(16),
     'operations of one environment in progress at once on each instance (a batch weighs its operations); more wait in line',
   ),
   ENVIRONMENT_QUEUE: setting(

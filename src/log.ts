@@ -72,14 +72,25 @@ const options: pino.LoggerOptions = {
  */
 function stdout(): pino.DestinationStream {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: 16 * 1024 * 1024 });
+  let pending = false;
+  const flush = (done?: (error?: Error) => void) => {
+    pending = false;
+    destination.flush(done);
+  };
   setInterval(() => {
     try {
-      destination.flush();
+      if (pending) flush();
     } catch {
-      // a flush already in progress: the next one takes its lines
+      // destroyed at exit: nothing left to write
     }
   }, 250).unref();
-  return destination;
+  return {
+    write(line: string) {
+      pending = true;
+      destination.write(line);
+    },
+    flush,
+  } as pino.DestinationStream;
 }
 
 let logger = pino(options);
@@ -121,5 +132,13 @@ export const log = {
   /** Whether lines of this level are written (a line need not be built otherwise). */
   enabled: (level: 'debug' | 'info') => logger.isLevelEnabled(level),
   /** Writes what is buffered (before the process exits). */
-  flush: () => logger.flush(),
+  /** Resolves once every line is written (or after a second, if stdout does not take them). */
+  flush: (): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }),
 };

@@ -76,10 +76,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: finishing in-flight requests`);
-    const exit = (code: number) => {
-      log.flush();
-      process.exit(code);
-    };
+    const exit = (code: number) => void log.flush().then(() => process.exit(code));
     listening
       .shutdown(config.shutdownGraceMs)
       .then(() => app.close())

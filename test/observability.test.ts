@@ -226,6 +226,20 @@ describe.each(drivers)('logs, metrics and traces on %s', (driver) => {
     expect(names.has('other')).toBe(true);
   });
 
+  it('tells a name over 64 characters as `other`, and cuts it short in the log line', async () => {
+    const long = `Q${'x'.repeat(20_000)}`;
+    const response = await t.fetch('/graphql', {
+      method: 'POST',
+      headers: { ...auth(), 'x-request-id': 'long-name' },
+      body: JSON.stringify({ query: `query ${long} { __typename }` }),
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    await sleep(50);
+    expect(lineOf('long-name')['graphql'].operations).toEqual([{ name: `${long.slice(0, 64)}…`, type: 'query' }]);
+    expect(await metricsText()).not.toContain('x'.repeat(65));
+  });
+
   it.skipIf(!existsSync('/usr/bin/promtool') && !process.env['REQUIRE_PROMTOOL'])('passes promtool check metrics', async () => {
     const text = await metricsText();
     const checked = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

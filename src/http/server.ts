@@ -129,8 +129,12 @@ export class HttpServer {
       void (async () => {
         if (this.limiter.enabled) {
           const found = options.caller(req.headers.authorization);
-          const allowance = this.limiter.take(rateKey(found instanceof Promise ? await found : found, req, options.trustProxyHops));
-          if (!allowance.allowed) return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
+          const key = rateKey(found instanceof Promise ? await found : found, req, options.trustProxyHops);
+          const allowance = this.limiter.take(key);
+          if (!allowance.allowed) {
+            metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
+            return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
+          }
         }
         if (!socket.destroyed) this.websocket.upgrade(req, socket, head);
       })();

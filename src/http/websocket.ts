@@ -55,13 +55,15 @@ type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;
 export class GraphQLWebSocket {
   private readonly wss: WebSocketServer;
   private readonly open = new Map<string, number>();
+  /** This instance's share of websocket_connections. */
+  private readonly openCount = () => {
+    let n = 0;
+    for (const count of this.open.values()) n += count;
+    return n;
+  };
 
   constructor(yoga: GraphQLServer, options: WebSocketOptions) {
-    metrics.webSockets.sources.add(() => {
-      let n = 0;
-      for (const count of this.open.values()) n += count;
-      return n;
-    });
+    metrics.webSockets.sources.add(this.openCount);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
     const server = makeServer<Record<string, unknown> | undefined, Extra>({
       // A socket without a valid credential is closed at once (4403), not kept open for free;
@@ -90,14 +92,19 @@ export class GraphQLWebSocket {
       onSubscribe: async (ctx, id, payload) => {
         const { request: req, credential } = ctx.extra;
         const refused = options.admit(credential!);
-        if (refused) return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
+        if (refused) {
+          metrics.refusals.inc({ kind: 'credential' });
+          return [new GraphQLError(refused, { extensions: { code: 'RATE_LIMITED' } })];
+        }
         const release = await options.slot(credential!);
-        if (!release)
+        if (!release) {
+          metrics.refusals.inc({ kind: 'environment' });
           return [
             new GraphQLError('Too many operations of this environment in progress: retry shortly', {
               extensions: { code: 'RATE_LIMITED' },
             }),
           ];
+        }
         (ctx.extra.held ??= new Map()).set(id, release);
         const refuse = (errors: readonly GraphQLError[]) => {
           ctx.extra.held?.get(id)?.();
@@ -222,6 +229,7 @@ export class GraphQLWebSocket {
    * the close within `graceMs` is cut off.
    */
   close(graceMs: number): Promise<void> {
+    metrics.webSockets.sources.delete(this.openCount);
     for (const client of this.wss.clients) client.close(1001, 'The server is shutting down');
     const timer = setTimeout(
       () => {

@@ -5,12 +5,13 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * label holds a value a caller chooses, but the operation name, which is capped (`boundedLabel`).
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry });
 
 let on = true;
+let processMetrics = false;
 /**
  * Whether the per-request metrics (durations, outcomes) are recorded: METRICS=0 turns them off,
- * with /metrics, so that they cost nothing.
+ * with /metrics and Node's process metrics (a GC observer, an event-loop delay monitor), so that
+ * they cost nothing.
  */
 export const recording = {
   get on(): boolean {
@@ -18,6 +19,10 @@ export const recording = {
   },
   set(value: boolean): void {
     on = value;
+    if (on && !processMetrics) {
+      processMetrics = true;
+      collectDefaultMetrics({ register: registry });
+    }
   },
 };
 

@@ -99,6 +99,11 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span 
   });
 }
 
+/** A span of a step already done, from `startedAt` (performance.now()) until now, under the active span. */
+export function pastSpan(name: string, startedAt: number): void {
+  tracer?.startSpan(name, { startTime: performance.timeOrigin + startedAt }).end();
+}
+
 /**
  * The server span of an HTTP request, continuing the caller's W3C `traceparent`; `fn` runs inside
  * it. Ended by the caller once the answer is sent.

@@ -2,10 +2,12 @@ import { type DocumentNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../../graphql/builder.js';
 import { boundedLabel, metrics, recording } from '../../telemetry/metrics.js';
-import { inSpan, tracing } from '../../telemetry/tracing.js';
+import { inSpan, pastSpan, tracing } from '../../telemetry/tracing.js';
 
 /** Operation names a client chooses: the first 100 keep theirs in the metrics, the rest are `other`. */
 const operationLabel = boundedLabel(100);
+/** A name longer than this is told as `other` (labels, spans) and cut short in the log line. */
+const NAME_MAX = 64;
 
 interface Operation {
   name: string | null;
@@ -14,48 +16,61 @@ interface Operation {
 
 function operationOf(document: DocumentNode, operationName: string | null | undefined): Operation {
   const operation = getOperationAST(document, operationName);
-  return { name: operation?.name?.value ?? null, type: operation?.operation ?? 'unknown' };
+  const name = operation?.name?.value ?? null;
+  return { name: name !== null && name.length > NAME_MAX ? `${name.slice(0, NAME_MAX)}…` : name, type: operation?.operation ?? 'unknown' };
 }
+
+const labelOf = (name: string | null) => (name === null ? 'anonymous' : name.length > NAME_MAX ? 'other' : operationLabel(name));
 
 /**
  * The GraphQL operations' own instruments: parse, validate and execute spans (with
- * graphql.operation.name and .type, when tracing is on), the operation duration histogram, and
- * the operation on the request's record for its log line.
+ * graphql.operation.name and .type, when tracing is on), the duration histogram of queries and
+ * mutations, and each operation on the request's record for its log line.
  */
 export function useObservability(): Plugin<Context> {
   const started = new WeakMap<object, number>();
-  const span =
+  // Parse and validate spans are made once the step is done, back-dated to its start: a step
+  // that throws (a parse error served from the cache, say) leaves no span open.
+  const step =
     (name: string) =>
     ({ context }: { context: object }) => {
-      if (!started.has(context)) started.set(context, performance.now());
+      const at = performance.now();
+      if (!started.has(context)) started.set(context, at);
       if (!tracing.on) return undefined;
-      let end!: () => void;
-      void inSpan(name, {}, () => new Promise<void>((resolve) => (end = resolve)));
-      return () => end();
+      return () => pastSpan(name, at);
     };
+  const operation = (args: { document: DocumentNode; operationName?: string | null; contextValue: Context }) => {
+    const found = operationOf(args.document, args.operationName);
+    args.contextValue.outcomes?.operations.push(found);
+    return found;
+  };
   const execute = ({ args }: { args: { document: DocumentNode; operationName?: string | null; contextValue: Context } }) => {
-    const operation = operationOf(args.document, args.operationName);
-    args.contextValue.outcomes?.operations.push(operation);
-    const attributes = { 'graphql.operation.type': operation.type, ...(operation.name && { 'graphql.operation.name': operation.name }) };
+    const { name, type } = operation(args);
+    const label = labelOf(name);
     let end: (() => void) | undefined;
-    if (tracing.on)
-      void inSpan(`graphql.execute ${operation.name ?? operation.type}`, attributes, () => new Promise<void>((resolve) => (end = resolve)));
+    if (tracing.on) {
+      const attributes = { 'graphql.operation.type': type, ...(name && { 'graphql.operation.name': label }) };
+      void inSpan(`graphql.execute ${name ? label : type}`, attributes, () => new Promise<void>((resolve) => (end = resolve)));
+    }
     const from = started.get(args.contextValue) ?? performance.now();
     return {
       onExecuteDone: () => {
         end?.();
-        const labels = {
-          graphql_operation_name: operation.name === null ? 'anonymous' : operationLabel(operation.name),
-          graphql_operation_type: operation.type,
-        };
-        if (recording.on) metrics.operationDuration.observe(labels, (performance.now() - from) / 1000);
+        if (recording.on)
+          metrics.operationDuration.observe(
+            { graphql_operation_name: label, graphql_operation_type: type },
+            (performance.now() - from) / 1000,
+          );
       },
     };
   };
   return {
-    onParse: span('graphql.parse'),
-    onValidate: span('graphql.validate'),
+    onParse: step('graphql.parse'),
+    onValidate: step('graphql.validate'),
     onExecute: execute as never,
-    onSubscribe: execute as never,
+    // A subscription is on the log line; it has no duration of its own to measure.
+    onSubscribe: (({ args }: { args: { document: DocumentNode; operationName?: string | null; contextValue: Context } }) => {
+      operation(args);
+    }) as never,
   };
 }
