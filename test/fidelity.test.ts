@@ -1,3 +1,5 @@
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
 import { LATEST_TIME_MS, MAX_FILTER_VALUES } from '../src/sessions/limits.js';
@@ -147,4 +149,45 @@ describe.each(drivers)('values kept exactly on %s', (driver) => {
     );
     expect(enough.body.errors).toBeUndefined();
   });
+});
+
+describe('a client that leaves while its request waits for its environment’s turn', () => {
+  it('frees the room it waited for: the environment is served afterwards', async () => {
+    // One operation of the environment at a time; a body that never ends holds it until the
+    // request timeout answers 408.
+    const t = await startTestApp('pglite', { ENVIRONMENT_CONCURRENCY: '1', REQUEST_TIMEOUT_MS: '1500' });
+    const sockets: Socket[] = [];
+    try {
+      const env = await t.newEnvironment();
+      const s = await t.createSession(env.secretKey);
+      const { hostname, port } = new URL(t.url);
+      const open = () => {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        sockets.push(socket);
+        return new Promise<Socket>((resolve) => socket.once('connect', () => resolve(socket)));
+      };
+      const patch = (body: string, length = body.length) =>
+        `PATCH /api/v1/sessions/${s.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${env.secretKey}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${body}`;
+      // The first holds the room with a body it never finishes.
+      const holder = await open();
+      holder.write(patch('{"tags":', 100));
+      await sleep(200);
+      // The second waits in line with a whole request, then leaves.
+      const leaver = await open();
+      leaver.write(patch('{"tags":["left"]}'));
+      await sleep(200);
+      leaver.destroy();
+      // Once the first times out, the room must come back: the leaver is no one's to wait for.
+      const answered = await t.fetch(`/api/v1/sessions/${s.id}`, {
+        headers: { authorization: `Bearer ${env.secretKey}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(answered.status).toBe(200);
+      expect(((await answered.json()) as { tags: string[] }).tags).toEqual([]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await t.close();
+    }
+  }, 30_000);
 });

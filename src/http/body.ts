@@ -41,6 +41,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(new BodyTooLargeError(limit));
+  // A client that left while its request waited (for its credential, for its environment's turn)
+  // sends no more events: without this, the wait for its body would never end, and would hold
+  // its environment's room for good.
+  if (req.destroyed) return Promise.reject(new BodyAbortedError('the client left before its body was read'));
   return new Promise((resolve, reject) => {
     let buffer = Buffer.allocUnsafe(Math.min(limit, declared >= 0 ? declared : 16_384));
     let size = 0;
@@ -79,10 +83,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       req.off('end', onEnd);
       req.off('error', onAbort);
       req.off('aborted', onAbort);
+      req.off('close', onAbort);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onAbort);
     req.on('aborted', onAbort);
+    // Closed before its end: gone (whichever of the above Node has emitted already).
+    req.on('close', onAbort);
   });
 }
