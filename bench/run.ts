@@ -447,6 +447,7 @@ async function main(): Promise<void> {
       );
       print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
       for (const { op, connections, by } of results) {
+        if (!by['off'] && !by['postgraphile']) continue;
         const [d, off, traced, pgl] = [by['service'], by['off'], by['traced'], by['postgraphile']];
         print(
           `| ${op} | ${connections} | ${ratio(d?.rps, off?.rps)} | ${ratio(d?.p99, off?.p99)} | ${ratio(traced?.rps, off?.rps)} | ${ratio(traced?.p99, off?.p99)} | ${ratio(d?.rps, pgl?.rps)} | ${ratio(pgl?.rps, d?.rps)} |`,
