@@ -131,8 +131,7 @@ export const log = {
   error: write('error'),
   /** Whether lines of this level are written (a line need not be built otherwise). */
   enabled: (level: 'debug' | 'info') => logger.isLevelEnabled(level),
-  /** Writes what is buffered (before the process exits). */
-  /** Resolves once every line is written (or after a second, if stdout does not take them). */
+  /** Writes what is buffered (before the process exits); resolves once every line is written (or after a second, if stdout does not take them). */
   flush: (): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(resolve, 1000);
