@@ -72,6 +72,9 @@ function refusalBody(rest: boolean, message: string, code: string) {
  * graceful shutdown. Plain JSON POSTs to /graphql take a lean path into yoga's pipeline; GET,
  * GraphiQL, batches and event streams go through yoga's own adapter.
  */
+/** A request refused by the rate limit, counted by whose budget it spent: its credential's or its address's. */
+const countRateRefusal = (key: string) => metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
+
 export class HttpServer {
   readonly server: Server;
   private readonly limiter: RateLimiter;
@@ -132,7 +135,7 @@ export class HttpServer {
           const key = rateKey(found instanceof Promise ? await found : found, req, options.trustProxyHops);
           const allowance = this.limiter.take(key);
           if (!allowance.allowed) {
-            metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
+            countRateRefusal(key);
             return refuse(`429 Too Many Requests\r\nRetry-After: ${allowance.retryAfterSeconds}`);
           }
         }
@@ -266,7 +269,7 @@ export class HttpServer {
     res.setHeader('x-ratelimit-remaining', String(allowance.remaining));
     res.setHeader('x-ratelimit-reset', String(allowance.resetSeconds));
     if (allowance.allowed) return true;
-    metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
+    countRateRefusal(key);
     send(res, 429, refusalBody(rest, this.tooManyRequests(allowance), 'RATE_LIMITED'), {
       'retry-after': String(allowance.retryAfterSeconds),
     });

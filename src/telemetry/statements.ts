@@ -8,10 +8,11 @@ import { inSpan, tracing } from './tracing.js';
  * observes its statements here.
  */
 export function observeStatement<T>(name: string, run: () => Promise<T>): Promise<T> {
-  if (!recording.on)
-    return tracing.on ? inSpan(name, { 'db.system.name': 'postgresql', 'db.operation.name': name }, run, SpanKind.CLIENT) : run();
+  const traced = () =>
+    tracing.on ? inSpan(name, { 'db.system.name': 'postgresql', 'db.operation.name': name }, run, SpanKind.CLIENT) : run();
+  if (!recording.on) return traced();
   const started = performance.now();
-  const observed = tracing.on ? inSpan(name, { 'db.system.name': 'postgresql', 'db.operation.name': name }, run, SpanKind.CLIENT) : run();
+  const observed = traced();
   return observed.then(
     (value) => {
       metrics.statementDuration.observe({ db_statement: name, outcome: 'ok' }, (performance.now() - started) / 1000);

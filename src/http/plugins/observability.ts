@@ -9,6 +9,9 @@ const operationLabel = boundedLabel(100);
 /** A name longer than this is told as `other` (labels, spans) and cut short in the log line. */
 const NAME_MAX = 64;
 
+/** What envelop's execute and subscribe hooks hand over. */
+type OperationArgs = { document: DocumentNode; operationName?: string | null; contextValue: Context };
+
 interface Operation {
   name: string | null;
   type: string;
@@ -39,12 +42,12 @@ export function useObservability(): Plugin<Context> {
       if (!tracing.on) return undefined;
       return () => pastSpan(name, at);
     };
-  const operation = (args: { document: DocumentNode; operationName?: string | null; contextValue: Context }) => {
+  const operation = (args: OperationArgs) => {
     const found = operationOf(args.document, args.operationName);
     args.contextValue.outcomes?.operations.push(found);
     return found;
   };
-  const execute = ({ args }: { args: { document: DocumentNode; operationName?: string | null; contextValue: Context } }) => {
+  const execute = ({ args }: { args: OperationArgs }) => {
     const { name, type } = operation(args);
     const label = labelOf(name);
     let end: (() => void) | undefined;
@@ -69,7 +72,7 @@ export function useObservability(): Plugin<Context> {
     onValidate: step('graphql.validate'),
     onExecute: execute as never,
     // A subscription is on the log line; it has no duration of its own to measure.
-    onSubscribe: (({ args }: { args: { document: DocumentNode; operationName?: string | null; contextValue: Context } }) => {
+    onSubscribe: (({ args }: { args: OperationArgs }) => {
       operation(args);
     }) as never,
   };
