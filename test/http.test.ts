@@ -116,6 +116,31 @@ describe.each(drivers)('HTTP server on %s', (driver) => {
     expect(await raw.closed).toBe('end');
   });
 
+  it('sends every JSON answer whole, with Content-Length, never chunked, keeping the connection alive', async () => {
+    const raw = await RawConnection.open(url);
+    const json = { 'content-type': 'application/json' };
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      rawRequest('POST', '/graphql', { ...json, ...headers, 'content-length': Buffer.byteLength(body) }, body);
+    const requests = [
+      post(JSON.stringify({ query: '{ __typename }' })), // the lean path
+      post(JSON.stringify({ query: '{ __typename }' }), { accept: 'application/graphql-response+json' }),
+      post(JSON.stringify({ query: '{ session(id: "session_x") { id } }' })), // unauthenticated: an error in data
+      post('{not json'), // refused by the server before yoga
+      rawRequest('GET', '/health', {}),
+      rawRequest('GET', '/api/v1/sessions/session_x', {}), // REST, refused
+      rawRequest('GET', '/metrics', {}),
+    ];
+    for (const request of requests) {
+      raw.write(request);
+      const response = await raw.response();
+      expect(response.headers['transfer-encoding'], request).toBeUndefined();
+      expect(Number(response.headers['content-length']), request).toBe(Buffer.byteLength(response.body));
+      expect(response.body.length).toBeGreaterThan(0);
+      // A request without a body is read whole as soon as its head is: answering it early closes nothing.
+      expect(response.headers['connection'], request).toBe('keep-alive');
+    }
+  });
+
   it('answers malformed JSON and a request without a query with 400 BAD_REQUEST', async () => {
     for (const body of ['{not json', '{"variables": {}}']) {
       const response = await post(body);

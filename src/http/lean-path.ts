@@ -5,6 +5,7 @@ import { log } from '../log.js';
 import { isExpectedError, maskError } from './errors.js';
 import type { GraphQLServer, Served } from './graphql.js';
 import { applyContractCodes } from './plugins/contract-codes.js';
+import { answer, send } from './respond.js';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
 const mediaTypes = new Map<string, MediaType | null>();
@@ -88,16 +89,11 @@ export async function answerOperation(
   }
   if (result === undefined || isAsyncIterable(result)) {
     if (result) await result[Symbol.asyncIterator]().return?.();
-    res.writeHead(406, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(
-      JSON.stringify({
-        errors: [{ message: 'A subscription needs Accept: text/event-stream, or a WebSocket', extensions: { code: 'BAD_REQUEST' } }],
-      }),
-    );
-    return;
+    return send(res, 406, {
+      errors: [{ message: 'A subscription needs Accept: text/event-stream, or a WebSocket', extensions: { code: 'BAD_REQUEST' } }],
+    });
   }
   applyContractCodes(result);
   const { body, init } = processRegularResult(result, capture, mediaType) as unknown as CapturedResponse;
-  res.writeHead(init.status, init.headers);
-  res.end(body);
+  answer(res, init.status, init.headers, body);
 }

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { registry } from '../telemetry/metrics.js';
-import { send } from './respond.js';
+import { answer, send } from './respond.js';
 
 /** Whether the request may read /metrics: any, or one with `Authorization: Bearer <METRICS_TOKEN>`. */
 function allowed(req: IncomingMessage, token: string | null): boolean {
@@ -15,9 +15,7 @@ function allowed(req: IncomingMessage, token: string | null): boolean {
 export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | null): Promise<void> {
   if (!allowed(req, token))
     return send(res, 401, { error: 'Send Authorization: Bearer <METRICS_TOKEN>' }, { 'www-authenticate': 'Bearer' });
-  const text = await registry.metrics();
-  res.writeHead(200, { 'content-type': registry.contentType });
-  res.end(text);
+  answer(res, 200, { 'content-type': registry.contentType }, await registry.metrics());
 }
 
 /** /metrics on a port of its own (METRICS_PORT), and nothing else there. */

@@ -1,4 +1,20 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A whole answer in one write: its head with Content-Length, then the body (a head written before
+ * the body is known would send the body chunked, in three pieces).
+ */
+export function answer(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+/** Whether part of the request's body is still unread (a request without one has none). */
+function unread(req: IncomingMessage | undefined): boolean {
+  if (!req || req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 /**
  * A JSON answer. One given before the request body was read to its end closes the connection
@@ -6,7 +22,10 @@ import type { ServerResponse } from 'node:http';
  */
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  const unread = res.req && !res.req.complete;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...(unread && { connection: 'close' }), ...headers });
-  res.end(JSON.stringify(body));
+  answer(
+    res,
+    status,
+    { 'content-type': 'application/json; charset=utf-8', ...(unread(res.req) && { connection: 'close' }), ...headers },
+    JSON.stringify(body),
+  );
 }
