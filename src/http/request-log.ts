@@ -72,7 +72,7 @@ function finish(record: RequestRecord, method: string, res: ServerResponse, star
   const level = QUIET.has(record.route) ? 'debug' : 'info';
   if (!log.enabled(level)) return;
   const context = span?.spanContext();
-  log[level]('request', {
+  log.request(level, {
     reqId: record.id,
     method,
     route: record.route,
