@@ -59,7 +59,7 @@ const PAGE = `query Page($tags: [String!], $after: String) {
 }`;
 
 async function page(s: Setup, tags: string[], after: string | null) {
-  const response = await s.app.yoga.fetch('http://bench/graphql', {
+  const response = await s.app.graphql.yoga.fetch('http://bench/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
     body: JSON.stringify({ query: PAGE, variables: { tags, after } }),
@@ -76,7 +76,7 @@ async function cursorAfter(s: Setup, tags: string[], rows: number): Promise<stri
   while (seen < rows) {
     const first = Math.min(100, rows - seen);
     const query = `query($tags: [String!], $after: String) { sessions(filter: {tags: $tags}, first: ${first}, after: $after) { pageInfo { endCursor } } }`;
-    const response = await s.app.yoga.fetch('http://bench/graphql', {
+    const response = await s.app.graphql.yoga.fetch('http://bench/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${s.key}` },
       body: JSON.stringify({ query, variables: { tags, after } }),

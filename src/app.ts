@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Authenticator } from './auth/credentials.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
-import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { createGraphQLServer, type GraphQLServers } from './http/graphql.js';
 import { metricsServer } from './http/metrics-endpoint.js';
 import { RestApi } from './http/rest/api.js';
 import { HttpServer } from './http/server.js';
@@ -16,7 +16,7 @@ export interface App {
   database: Database;
   auth: Authenticator;
   sessions: SessionsService;
-  yoga: GraphQLServer;
+  graphql: GraphQLServers;
   /** False until the database is migrated: until then every API request answers 503. */
   ready: boolean;
   /** While not ready: the last failed attempt to reach the database, which /ready explains. */
@@ -32,7 +32,7 @@ export function buildApp(config: Config, database: Database): App {
     subscriptionsPerCredential: config.subscriptionsPerCredential,
     subscriptionsPerEnvironment: config.limits.subscriptionsPerEnvironment,
   });
-  const yoga = createGraphQLServer({
+  const graphql = createGraphQLServer({
     auth,
     sessions,
     maxRequestBytes: config.maxRequestBytes,
@@ -44,7 +44,7 @@ export function buildApp(config: Config, database: Database): App {
     database,
     auth,
     sessions,
-    yoga,
+    graphql,
     ready: false,
     close: async () => {
       await sessions.changes.close();
@@ -74,7 +74,7 @@ export interface Listening {
 /** Serves the app on a new HTTP server; resolves once it listens. */
 export async function listen(app: App, port: number, host: string): Promise<Listening> {
   const http = new HttpServer({
-    yoga: app.yoga,
+    graphql: app.graphql,
     rest: new RestApi(app.sessions),
     database: app.database,
     maxRequestBytes: app.config.maxRequestBytes,

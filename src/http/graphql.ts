@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mapSchema } from '@graphql-tools/utils';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
-import type { GraphQLError } from 'graphql';
-import { createYoga } from 'graphql-yoga';
+import type { GraphQLError, GraphQLSchema } from 'graphql';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
 import { CredentialRechecks } from '../auth/rechecks.js';
 import { type Context, createContext } from '../graphql/builder.js';
@@ -54,15 +55,15 @@ export function connectionAuthorization(params: Record<string, unknown> | undefi
   return typeof found === 'string' ? found : undefined;
 }
 
-export function createGraphQLServer(options: GraphQLOptions) {
+function createYogaOver(options: GraphQLOptions, shared: Shared, over: GraphQLSchema, last: Plugin[]) {
   const { auth, sessions } = options;
-  const rechecks = new CredentialRechecks();
+  const { rechecks, parserAndValidationCache } = shared;
   return createYoga<Record<string, unknown>, Context>({
-    schema,
+    schema: over,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     maxRequestBodySize: options.maxRequestBytes,
-    parserAndValidationCache: boundedParserCache(),
+    parserAndValidationCache,
     // Nothing here takes a file: a multipart body is a media type we do not serve.
     multipart: false,
     batching: { limit: MAX_BATCH },
@@ -101,17 +102,43 @@ export function createGraphQLServer(options: GraphQLOptions) {
     },
     // In order: spans, metrics and the log's record of each operation; the operation bounds
     // (parsing and validation); who may run what; the contract's codes and statuses on every
-    // result; a 406 that says why; Apollo's inline trace when a gateway asks for it.
+    // result; a 406 that says why.
     plugins: [
       useObservability(),
       ...useOperationLimits(options.production),
       useRequestGuard(maskError),
       useContractErrorCodes(),
       useNotAcceptableExplained(options.graphiql),
-      // The trace a gateway receives holds errors as the client sees them: masked.
-      useApolloInlineTrace({ rewriteError: (error) => maskError(error) as GraphQLError }),
+      ...last,
     ],
   });
 }
 
-export type GraphQLServer = ReturnType<typeof createGraphQLServer>;
+/** What the two servers share: one parse cache (its bounds hold for both), one recheck schedule. */
+interface Shared {
+  rechecks: CredentialRechecks;
+  parserAndValidationCache: ReturnType<typeof boundedParserCache>;
+}
+
+/**
+ * The GraphQL server, and its twin for requests that ask for Apollo's inline trace
+ * (`apollo-federation-include-trace`, sent by federation gateways). The trace plugin wraps the
+ * resolver of every field it is given: the twin gets a copy of the schema of its own, so that
+ * every other request runs the resolvers unwrapped. Both share one parse cache.
+ */
+export function createGraphQLServer(options: GraphQLOptions): GraphQLServers {
+  const shared: Shared = { rechecks: new CredentialRechecks(), parserAndValidationCache: boundedParserCache() };
+  const yoga = createYogaOver(options, shared, schema, []);
+  // The trace a gateway receives holds errors as the client sees them: masked.
+  const inlineTrace = useApolloInlineTrace({ rewriteError: (error) => maskError(error) as GraphQLError });
+  const traced = createYogaOver(options, shared, mapSchema(schema), [inlineTrace]);
+  return { yoga, traced };
+}
+
+export type GraphQLServer = ReturnType<typeof createYogaOver>;
+
+export interface GraphQLServers {
+  yoga: GraphQLServer;
+  /** For requests that ask for Apollo's inline trace. */
+  traced: GraphQLServer;
+}

@@ -16,7 +16,7 @@ import { rateKey } from './client-address.js';
 import { capConnections } from './connections.js';
 import { cors } from './cors.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
-import { type GraphQLServer, MAX_BATCH, type Served } from './graphql.js';
+import { type GraphQLServers, MAX_BATCH, type Served } from './graphql.js';
 import { answerOperation, resultMediaType } from './lean-path.js';
 import { serveMetrics } from './metrics-endpoint.js';
 import { OPERATION_LIMITS } from './plugins/operation-limits.js';
@@ -31,7 +31,7 @@ export const READY_TIMEOUT_MS = 1000;
 const SOCKET_IDLE_MS = 30_000;
 
 export interface HttpOptions {
-  yoga: GraphQLServer;
+  graphql: GraphQLServers;
   rest: RestApi;
   database: Database;
   maxRequestBytes: number;
@@ -67,14 +67,15 @@ function refusalBody(rest: boolean, message: string, code: string) {
   return rest ? { error: message } : graphqlError(message, code);
 }
 
-/**
- * The HTTP front door: routing, CORS, the per-credential rate limit, capped bodies, readiness,
- * graceful shutdown. Plain JSON POSTs to /graphql take a lean path into yoga's pipeline; GET,
- * GraphiQL, batches and event streams go through yoga's own adapter.
- */
 /** A request refused by the rate limit, counted by whose budget it spent: its credential's or its address's. */
 const countRateRefusal = (key: string) => metrics.refusals.inc({ kind: key.startsWith('address:') ? 'address' : 'credential' });
 
+/**
+ * The HTTP front door: routing, CORS, the per-credential rate limit, capped bodies, readiness,
+ * graceful shutdown. Plain JSON POSTs to /graphql take a lean path into yoga's pipeline; GET,
+ * GraphiQL, batches, event streams and requests for Apollo's inline trace go through yoga's own
+ * adapter.
+ */
 export class HttpServer {
   readonly server: Server;
   private readonly limiter: RateLimiter;
@@ -104,7 +105,7 @@ export class HttpServer {
     });
     this.server.timeout = SOCKET_IDLE_MS;
     capConnections(this.server, limits.maxConnections, limits.maxConnectionsPerAddress);
-    this.websocket = new GraphQLWebSocket(options.yoga, {
+    this.websocket = new GraphQLWebSocket(options.graphql.yoga, {
       authenticate: options.authenticate,
       maxPayloadBytes: options.maxRequestBytes,
       messagesPerSecond: limits.websocketMessagesPerSecond,
@@ -312,7 +313,7 @@ export class HttpServer {
     // Apollo's inline trace (a gateway asking for ftv1) is made on yoga's own path.
     if (mediaType === null || req.headers['apollo-federation-include-trace'] !== undefined) return this.viaYoga(served, body, release);
     try {
-      await answerOperation(this.options.yoga, params, mediaType, served);
+      await answerOperation(this.options.graphql.yoga, params, mediaType, served);
     } finally {
       release();
     }
@@ -343,7 +344,8 @@ export class HttpServer {
     delete headers['content-length'];
     delete headers['transfer-encoding'];
     try {
-      const response = await this.options.yoga.fetch(
+      const { yoga, traced } = this.options.graphql;
+      const response = await (req.headers['apollo-federation-include-trace'] === undefined ? yoga : traced).fetch(
         `http://localhost${req.url}`,
         { method: req.method, headers, body, signal: gone.signal },
         served,
