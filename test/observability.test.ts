@@ -329,6 +329,19 @@ describe.each(drivers)('logs, metrics and traces on %s', (driver) => {
     const plain = (await (await t.fetch('/graphql', { method: 'POST', headers: auth(), body: query })).json()) as { extensions?: unknown };
     expect(plain.extensions).toBeUndefined();
   });
+
+  it('describes the same schema to a gateway asking for ftv1 as to everyone else', async () => {
+    const query = JSON.stringify({ query: '{ __schema { types { name fields { name args { name } } } } }' });
+    const introspect = async (headers: Record<string, string>) => {
+      const answer = (await (await t.fetch('/graphql', { method: 'POST', headers: { ...auth(), ...headers }, body: query })).json()) as {
+        data: { __schema: { types: { name: string }[] } };
+      };
+      return answer.data.__schema.types.sort((a, b) => a.name.localeCompare(b.name));
+    };
+    const plain = await introspect({});
+    expect(plain.map((type) => type.name)).toContain('Float');
+    expect(await introspect({ 'apollo-federation-include-trace': 'ftv1' })).toEqual(plain);
+  });
 });
 
 describe('/metrics settings', () => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mapSchema } from '@graphql-tools/utils';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
-import type { GraphQLError, GraphQLSchema } from 'graphql';
+import { type GraphQLError, GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { type Authenticator, type Caller, credentialOf } from '../auth/credentials.js';
 import { CredentialRechecks } from '../auth/rechecks.js';
@@ -114,6 +114,18 @@ function createYogaOver(options: GraphQLOptions, shared: Shared, over: GraphQLSc
   });
 }
 
+/**
+ * A schema whose types and fields are new objects with the same resolvers. mapSchema leaves out
+ * the built-in scalars nothing refers to (Float): they are put back, so that both servers answer
+ * introspection alike.
+ */
+function copyOf(original: GraphQLSchema): GraphQLSchema {
+  const config = mapSchema(original).toConfig();
+  const kept = new Set(config.types.map((type) => type.name));
+  const dropped = Object.values(original.getTypeMap()).filter((type) => !kept.has(type.name));
+  return new GraphQLSchema({ ...config, types: [...config.types, ...dropped] });
+}
+
 /** What the two servers share: one parse cache (its bounds hold for both), one recheck schedule. */
 interface Shared {
   rechecks: CredentialRechecks;
@@ -131,7 +143,7 @@ export function createGraphQLServer(options: GraphQLOptions): GraphQLServers {
   const yoga = createYogaOver(options, shared, schema, []);
   // The trace a gateway receives holds errors as the client sees them: masked.
   const inlineTrace = useApolloInlineTrace({ rewriteError: (error) => maskError(error) as GraphQLError });
-  const traced = createYogaOver(options, shared, mapSchema(schema), [inlineTrace]);
+  const traced = createYogaOver(options, shared, copyOf(schema), [inlineTrace]);
   return { yoga, traced };
 }
 
