@@ -41,6 +41,25 @@ const START = (JSON.parse(readFileSync(new URL('../package.json', import.meta.ur
 const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? START.replace(/^exec /, '')).split(' ').filter(Boolean);
 /** Where the service runs from: another checkout measures an earlier version in the same run. */
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
+/**
+ * BENCH_BEFORE=<git ref>: that commit's src/, built as dist/before.js and run the way `npm start`
+ * runs this one, as one more server ("before") in the rotation: a change's before and after, round
+ * by round in one run (the only comparison this machine's noise does not swamp).
+ */
+const BEFORE = process.env.BENCH_BEFORE;
+
+function buildBefore(ref: string): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'sg-before-'));
+  try {
+    execFileSync('sh', ['-c', `git archive "$0" src | tar -x -C "$1"`, ref, dir], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('node', ['scripts/build.mjs', join(dir, 'src/main.ts'), 'dist/before.js'], { cwd: root, stdio: 'inherit' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const command = SERVICE_COMMAND.map((part) => (part === 'dist/main.js' ? 'dist/before.js' : part));
+  if (!command.includes('dist/before.js')) throw new Error(`BENCH_BEFORE: the start command names no dist/main.js: ${START}`);
+  return command;
+}
 
 export const UPDATE_QUERY = `mutation Update($id: ID!, $input: UpdateSessionInput!) {
   updateSession(id: $id, input: $input) {
@@ -342,6 +361,7 @@ async function main(): Promise<void> {
     ),
   );
   await startIf('postgraphile', () => startPostGraphile(env, environmentId));
+  if (BEFORE) servers.push(await start('before', buildBefore(BEFORE), env, /listening on/));
   const service = servers.find((server) => server.name === 'service');
   const lines: string[] = [];
   const print = (line = '') => {
@@ -382,8 +402,8 @@ async function main(): Promise<void> {
     };
     for (const op of ['update', 'read', 'rest'] as const) {
       if (!ONLY.has(op)) continue;
-      // REST: the bare server and the service only (PostGraphile has no such route).
-      const here = servers.filter((server) => op !== 'rest' || server.name === 'bare' || server.name === 'service');
+      // REST: the bare server and the service (and its build before) only: PostGraphile has no such route.
+      const here = servers.filter((server) => op !== 'rest' || ['bare', 'service', 'before'].includes(server.name));
       const bare = here.find((server) => server.name === 'bare');
       print();
       print(`### ${TITLES[op]}`);
@@ -454,6 +474,20 @@ async function main(): Promise<void> {
         );
       }
       if (SERVERS.has('traced')) print(`\n(The OTLP receiver took ${receiver.exports()} exports from the traced service.)`);
+    }
+    if (BEFORE && results.some((r) => r.by['before'] && r.by['service'])) {
+      print();
+      print(`### This build against ${BEFORE} (both with their defaults)`);
+      print();
+      print('| operation | connections | req/s before | req/s now | ratio | CPU µs/req before | CPU µs/req now | ratio | p99 ratio |');
+      print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const { op, connections, by } of results) {
+        const [was, now] = [by['before'], by['service']];
+        if (!was || !now) continue;
+        print(
+          `| ${op} | ${connections} | ${fmt(was.rps)} | ${fmt(now.rps)} | ${ratio(now.rps, was.rps)} | ${fmt(was.cpu)} | ${fmt(now.cpu)} | ${ratio(now.cpu, was.cpu)} | ${ratio(now.p99, was.p99)} |`,
+        );
+      }
     }
     if (ONLY.has('ceiling')) {
       print();

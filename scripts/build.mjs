@@ -3,9 +3,13 @@
 // it takes esbuild a fraction of a second, so `npm start` builds every time and is never stale.
 import { build } from 'esbuild';
 
+// `node scripts/build.mjs <entry> <outfile>` builds other sources the same way (the benchmark's
+// BENCH_BEFORE: an earlier commit's src/, as dist/before.js).
+const [entry = 'src/main.ts', outfile = 'dist/main.js'] = process.argv.slice(2);
+
 await build({
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/main.js',
+  entryPoints: [entry],
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
