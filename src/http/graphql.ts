@@ -147,6 +147,9 @@ export function createGraphQLServer(options: GraphQLOptions): GraphQLServers {
   return { yoga, traced };
 }
 
+/** Whether a request asks for Apollo's inline trace: such requests are the twin's. */
+export const asksForInlineTrace = (req: IncomingMessage) => req.headers['apollo-federation-include-trace'] !== undefined;
+
 export type GraphQLServer = ReturnType<typeof createYogaOver>;
 
 export interface GraphQLServers {

@@ -16,7 +16,7 @@ import { rateKey } from './client-address.js';
 import { capConnections } from './connections.js';
 import { cors } from './cors.js';
 import { EnvironmentSlots, type Release } from './environment-slots.js';
-import { type GraphQLServers, MAX_BATCH, type Served } from './graphql.js';
+import { asksForInlineTrace, type GraphQLServers, MAX_BATCH, type Served } from './graphql.js';
 import { answerOperation, resultMediaType } from './lean-path.js';
 import { serveMetrics } from './metrics-endpoint.js';
 import { OPERATION_LIMITS } from './plugins/operation-limits.js';
@@ -311,7 +311,7 @@ export class HttpServer {
     if (!release) return;
     const mediaType = resultMediaType(req.headers.accept);
     // Apollo's inline trace (a gateway asking for ftv1) is made on yoga's own path.
-    if (mediaType === null || req.headers['apollo-federation-include-trace'] !== undefined) return this.viaYoga(served, body, release);
+    if (mediaType === null || asksForInlineTrace(req)) return this.viaYoga(served, body, release);
     try {
       await answerOperation(this.options.graphql.yoga, params, mediaType, served);
     } finally {
@@ -345,7 +345,7 @@ export class HttpServer {
     delete headers['transfer-encoding'];
     try {
       const { yoga, traced } = this.options.graphql;
-      const response = await (req.headers['apollo-federation-include-trace'] === undefined ? yoga : traced).fetch(
+      const response = await (asksForInlineTrace(req) ? traced : yoga).fetch(
         `http://localhost${req.url}`,
         { method: req.method, headers, body, signal: gone.signal },
         served,
