@@ -23,7 +23,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
-import { freshDatabase } from './database.js';
+import { READ_QUERY, seededDatabase, UPDATE_QUERY } from './database.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -61,15 +61,7 @@ function buildBefore(ref: string): string[] {
   return command;
 }
 
-export const UPDATE_QUERY = `mutation Update($id: ID!, $input: UpdateSessionInput!) {
-  updateSession(id: $id, input: $input) {
-    __typename
-    ... on UpdateSessionSuccess { session { id externalId tags metadata version updatedAt } }
-    ... on Error { code message }
-  }
-}`;
-export const READ_QUERY = `query Read($id: ID!) { session(id: $id) { id externalId tags metadata version updatedAt } }`;
-export const ENTITIES_QUERY = `query Entities($r: [_Any!]!) { _entities(representations: $r) { ... on Session { id externalId tags version } } }`;
+const ENTITIES_QUERY = `query Entities($r: [_Any!]!) { _entities(representations: $r) { ... on Session { id externalId tags version } } }`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -307,24 +299,7 @@ async function ceiling(url: string, environmentId: string, ids: string[], connec
 const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
-  const url = await freshDatabase('sg_bench_http');
-  // Migrate and seed through the service's own code: one environment, 1,000 sessions.
-  const { createApp } = await import('../src/app.js');
-  const { loadConfig } = await import('../src/config.js');
-  const { createEnvironment } = await import('../src/auth/environments.js');
-  const app = await createApp(loadConfig({ DATABASE_URL: url }));
-  const { secretKey, environmentId } = await createEnvironment(app.database.db, 'bench', 'PRODUCTION');
-  await app.close();
-  const seed = postgres(url, { max: 1, onnotice: () => {} });
-  await seed.unsafe(
-    `insert into sessions (environment_id, id, external_id, type, task_identifier, trigger_config)
-     select $1, 'session_bench' || lpad(n::text, 5, '0'), 'bench-' || n, 'chat.agent', 'my-chat', '{"basePayload": {}}'
-     from generate_series(1, ${SESSIONS}) n`,
-    [environmentId],
-  );
-  if (process.env.BENCH_NOTIFY === 'off') await seed.unsafe('alter table sessions disable trigger sessions_changed');
-  await seed.end();
-  const ids = Array.from({ length: SESSIONS }, (_, i) => `session_bench${String(i + 1).padStart(5, '0')}`);
+  const { url, secretKey, environmentId, ids } = await seededDatabase('sg_bench_http', SESSIONS);
 
   // Every setting that tells the configurations apart is set here, whatever this shell has.
   const env = {

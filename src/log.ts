@@ -121,6 +121,12 @@ export function configureLogging({ level, pretty: human, destination }: LoggingO
   requestLogger = pino(unredacted({ ...options, level }), shared);
 }
 
+/** Changes the level of every line from now on (bench/instruments.ts switches it to and fro). */
+export function setLogLevel(level: string): void {
+  logger.level = level;
+  requestLogger.level = level;
+}
+
 type Fields = Record<string, unknown>;
 /** A message, and an error or fields of the line. */
 type Write = (message: string, detail?: unknown) => void;

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Trace } from '@apollo/usage-reporting-protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewEnvironment } from '../src/auth/environments.js';
+import { log, setLogLevel } from '../src/log.js';
 import { registry } from '../src/telemetry/metrics.js';
 import { startTracing } from '../src/telemetry/tracing.js';
 import { logged } from './setup/log-guard.js';
@@ -186,6 +187,29 @@ describe.each(drivers)('logs, metrics and traces on %s', (driver) => {
       expect(logged.filter((l) => l.includes(secret))).toEqual([]);
     }
     expect(logged.some((l) => l.includes('"reqId":"probe-1"'))).toBe(false);
+  });
+
+  it('switches the level of every line, request lines included, while serving (setLogLevel)', async () => {
+    const ask = async (id: string) => {
+      const response = await t.fetch('/graphql', {
+        method: 'POST',
+        headers: { ...auth(), 'x-request-id': id },
+        body: '{"query":"{ __typename }"}',
+      });
+      await response.arrayBuffer();
+    };
+    try {
+      setLogLevel('warn');
+      expect(log.enabled('info')).toBe(false);
+      await ask('level-warn');
+      setLogLevel('info');
+      await ask('level-info');
+    } finally {
+      setLogLevel(process.env['LOG_LEVEL'] ?? 'info');
+    }
+    await sleep(50);
+    expect(logged.some((l) => l.includes('"reqId":"level-warn"'))).toBe(false);
+    expect(lineOf('level-info')).toMatchObject({ route: '/graphql', status: 200 });
   });
 
   it('serves Prometheus metrics that move with what the service does, with bounded labels', async () => {
