@@ -1,11 +1,11 @@
 /**
  * What the instruments cost (issue 17), measured so that this machine's noise cancels out: one
  * service process (this one: the app served on a real HTTP server and PostgreSQL, with `npm
- * start`'s V8 flags), load from autocannon in a process of its own, and every PHASE the request
+ * start`'s V8 flags), load from autocannon in a process of its own, and every phase the request
  * log and the metrics switched among four settings (everything off, the log line only, the
  * metrics only, both: the defaults). CPU per request is this process's over the phase (all its
  * threads) divided by the requests answered in it. Separate processes, as in `npm run bench`, differ by
- * more than the instruments cost (two identical builds measured 0.83 to 1.07 of each other).
+ * more than the instruments cost (one build run twice measured 0.94 to 1.20 of its own CPU per request).
  * Node's process metrics (a GC observer, an event-loop delay monitor), once started, run in every
  * phase: their cost is in none of the differences.
  *
@@ -30,6 +30,8 @@ if (!FLAGS.every((flag) => process.execArgv.includes(flag))) {
   process.exit(status ?? 1);
 }
 
+// As in production: graphql-js reads it once loaded (its development checks cost CPU).
+process.env.NODE_ENV = 'production';
 const { createApp, listen } = await import('../src/app.js');
 const { loadConfig } = await import('../src/config.js');
 const { configureLogging, setLogLevel } = await import('../src/log.js');
@@ -119,7 +121,7 @@ function attribute(profile: { nodes: ProfileNode[]; samples: number[]; timeDelta
     if (t < phase.from || frame.functionName === '(idle)') continue;
     const where =
       /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url)?.[1] ??
-      (/\/(src\/[^/]+)\//.exec(frame.url)?.[1] || (frame.url.startsWith('node:') ? 'node' : frame.url || frame.functionName));
+      (/\/(src\/[^/]+)\//.exec(frame.url)?.[1] || (frame.url.startsWith('node:') ? 'node' : frame.url || frame.functionName || '(native)'));
     const into = spent.get(phase.setting)!;
     into.set(where, (into.get(where) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
   }
