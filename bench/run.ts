@@ -38,7 +38,10 @@ const root = new URL('..', import.meta.url).pathname;
 /** How `npm start` runs the service: its script in package.json (built by `npm run bench` first). */
 const START = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts
   .start;
-const SERVICE_COMMAND = (process.env.BENCH_SERVICE_COMMAND ?? START.replace(/^exec /, '')).split(' ').filter(Boolean);
+const START_COMMAND = START.replace(/^exec /, '')
+  .split(' ')
+  .filter(Boolean);
+const SERVICE_COMMAND = process.env.BENCH_SERVICE_COMMAND?.split(' ').filter(Boolean) ?? START_COMMAND;
 /** Where the service runs from: another checkout measures an earlier version in the same run. */
 const SERVICE_DIR = process.env.BENCH_SERVICE_DIR ?? root;
 /**
@@ -56,7 +59,9 @@ function buildBefore(ref: string): string[] {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const command = SERVICE_COMMAND.map((part) => (part === 'dist/main.js' ? 'dist/before.js' : part));
+  // As `npm start` runs: BENCH_SERVICE_COMMAND (another Node.js, say) changes the service alone,
+  // or the two would not differ in what it changes (it once ran one build twice, unnoticed).
+  const command = START_COMMAND.map((part) => (part === 'dist/main.js' ? 'dist/before.js' : part));
   if (!command.includes('dist/before.js')) throw new Error(`BENCH_BEFORE: the start command names no dist/main.js: ${START}`);
   return command;
 }
